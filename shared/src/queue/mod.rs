@@ -1,0 +1,3 @@
+//! Message queue adapters.
+pub mod embedded;
+pub mod sqs;
