@@ -1,0 +1,381 @@
+//! The item store on SQLite: the local backend and the test double of DynamoDB.
+//!
+//! Every write reads the current item, checks its condition in Rust and writes, inside one
+//! IMMEDIATE transaction, so guards are atomic even with another process on the same file.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use serde_json::Value;
+
+use crate::ports::{
+    Condition, Index, Item, ItemStore, Key, MAX_TRANSACTION_ITEMS, PK, Page, Query, SK, SkRange, StoreError, Update,
+    WriteOp,
+};
+use crate::sqlite::SqliteDb;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk TEXT NOT NULL,
+    sk TEXT NOT NULL,
+    body TEXT NOT NULL,
+    gsi1pk TEXT,
+    gsi1sk TEXT,
+    gsi2pk TEXT,
+    gsi2sk TEXT,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
+";
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    db: SqliteDb,
+}
+
+impl EmbeddedStore {
+    /// Opens the store on `db`, creating its table and indexes if absent.
+    pub fn new(db: SqliteDb) -> anyhow::Result<Self> {
+        let schema_db = db.clone();
+        // SqliteDb is async-only: a private runtime on its own thread works from sync and async callers alike.
+        let created = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()?
+                .block_on(schema_db.call(|conn| Ok(conn.execute_batch(SCHEMA)?)))
+        })
+        .join();
+        created.map_err(|_| anyhow::anyhow!("creating the item store schema panicked"))??;
+        Ok(Self { db })
+    }
+
+    /// Runs `f` on the connection; a `StoreError` raised inside comes back as is, anything else
+    /// (SQLite busy, I/O) is `Unavailable`.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.db.call(f).await.map_err(|err| match err.downcast::<StoreError>() {
+            Ok(store_error) => store_error,
+            Err(other) => StoreError::Unavailable(format!("{other:#}")),
+        })
+    }
+}
+
+/// What a write does to its item once its condition holds.
+enum Outcome {
+    Save(Item),
+    Delete,
+    Nothing,
+}
+
+fn invalid(message: impl Into<String>) -> anyhow::Error {
+    StoreError::Invalid(message.into()).into()
+}
+
+/// Checks what DynamoDB refuses before running a transaction: too many writes, a key twice.
+pub(crate) fn check_transaction(writes: &[WriteOp]) -> Result<(), StoreError> {
+    if writes.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds at most {MAX_TRANSACTION_ITEMS} writes, got {}",
+            writes.len()
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for write in writes {
+        let key = write.key().ok_or_else(|| StoreError::Invalid("an item needs string PK and SK".into()))?;
+        if !seen.insert(key.clone()) {
+            return Err(StoreError::Invalid(format!("the transaction writes {key:?} more than once")));
+        }
+    }
+    Ok(())
+}
+
+fn condition_of(op: &WriteOp) -> Option<&Condition> {
+    match op {
+        WriteOp::Put { condition, .. } | WriteOp::Update { condition, .. } | WriteOp::Delete { condition, .. } => {
+            condition.as_ref()
+        }
+        WriteOp::Check { condition, .. } => Some(condition),
+    }
+}
+
+fn holds(condition: &Condition, item: Option<&Item>) -> bool {
+    let attr = |name: &str| item.and_then(|item| item.get(name));
+    match condition {
+        Condition::NotExists => item.is_none(),
+        Condition::Exists => item.is_some(),
+        Condition::Equals(name, value) => attr(name) == Some(value),
+        Condition::AtLeast(name, min) => match attr(name) {
+            Some(Value::Number(n)) => {
+                n.as_i64().map_or_else(|| n.as_f64().is_some_and(|f| f >= *min as f64), |n| n >= *min)
+            }
+            _ => false,
+        },
+        Condition::All(conditions) => conditions.iter().all(|c| holds(c, item)),
+    }
+}
+
+/// SET, then ADD, then REMOVE, refusing what DynamoDB refuses (key attributes, overlapping paths).
+fn apply_update(key: &Key, current: Option<Item>, update: Update) -> anyhow::Result<Item> {
+    let mut touched = BTreeSet::new();
+    let names = update.set.iter().map(|(a, _)| a).chain(update.add.iter().map(|(a, _)| a)).chain(&update.remove);
+    for name in names {
+        if name == PK || name == SK {
+            return Err(invalid(format!("cannot update key attribute {name}")));
+        }
+        if !touched.insert(name.as_str()) {
+            return Err(invalid(format!("two document paths overlap: {name}")));
+        }
+    }
+    let mut item = current.unwrap_or_else(|| key_item(key));
+    for (name, value) in update.set {
+        item.insert(name, value);
+    }
+    for (name, delta) in update.add {
+        let current = match item.get(&name) {
+            None => 0,
+            Some(value) => value.as_i64().ok_or_else(|| invalid(format!("ADD on non-integer attribute {name}")))?,
+        };
+        let sum = current.checked_add(delta).ok_or_else(|| invalid(format!("ADD overflows attribute {name}")))?;
+        item.insert(name, Value::from(sum));
+    }
+    for name in update.remove {
+        item.remove(&name);
+    }
+    Ok(item)
+}
+
+fn key_item(key: &Key) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.into(), Value::from(key.pk.clone()));
+    item.insert(SK.into(), Value::from(key.sk.clone()));
+    item
+}
+
+fn outcome(op: WriteOp, key: &Key, current: Option<Item>) -> anyhow::Result<Outcome> {
+    Ok(match op {
+        WriteOp::Put { item, .. } => Outcome::Save(item),
+        WriteOp::Update { update, .. } => Outcome::Save(apply_update(key, current, update)?),
+        WriteOp::Delete { .. } => Outcome::Delete,
+        WriteOp::Check { .. } => Outcome::Nothing,
+    })
+}
+
+fn load(conn: &Connection, key: &Key) -> anyhow::Result<Option<Item>> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |row| row.get(0))
+        .optional()?;
+    Ok(body.map(|body| serde_json::from_str(&body)).transpose()?)
+}
+
+/// A key attribute: absent, or a non-empty string (DynamoDB refuses anything else).
+fn key_attr<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(_) => Err(invalid(format!("key attribute {name} must be a non-empty string"))),
+    }
+}
+
+/// The item's position in an index: both attributes present, or not in the index.
+fn index_key(item: &Item, index: Index) -> anyhow::Result<(Option<&str>, Option<&str>)> {
+    match (key_attr(item, index.pk_attr())?, key_attr(item, index.sk_attr())?) {
+        (Some(pk), Some(sk)) => Ok((Some(pk), Some(sk))),
+        _ => Ok((None, None)),
+    }
+}
+
+fn store(conn: &Connection, key: &Key, outcome: &Outcome) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Save(item) => {
+            let (g1pk, g1sk) = index_key(item, Index::Gsi1)?;
+            let (g2pk, g2sk) = index_key(item, Index::Gsi2)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO items (pk, sk, body, gsi1pk, gsi1sk, gsi2pk, gsi2sk)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![key.pk, key.sk, serde_json::to_string(item)?, g1pk, g1sk, g2pk, g2sk],
+            )?;
+        }
+        Outcome::Delete => {
+            conn.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])?;
+        }
+        Outcome::Nothing => {}
+    }
+    Ok(())
+}
+
+/// The key of a write, which DynamoDB requires to be made of non-empty strings.
+fn checked_key(op: &WriteOp) -> anyhow::Result<Key> {
+    match op.key() {
+        Some(key) if !key.pk.is_empty() && !key.sk.is_empty() => Ok(key),
+        _ => Err(invalid("a key needs non-empty string PK and SK")),
+    }
+}
+
+/// One conditional write in its own transaction.
+fn write_one(conn: &mut Connection, op: WriteOp) -> anyhow::Result<Outcome> {
+    let key = checked_key(&op)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = load(&tx, &key)?;
+    if !condition_of(&op).is_none_or(|c| holds(c, current.as_ref())) {
+        return Err(StoreError::ConditionFailed.into());
+    }
+    let outcome = outcome(op, &key, current)?;
+    store(&tx, &key, &outcome)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn encode_cursor(position: &[String]) -> anyhow::Result<String> {
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(position)?))
+}
+
+fn decode_cursor(cursor: &str, len: usize) -> anyhow::Result<Vec<String>> {
+    let position: Option<Vec<String>> =
+        URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    position.filter(|p| p.len() == len).ok_or_else(|| invalid("malformed query cursor"))
+}
+
+fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
+    let (pk_col, sk_col) = match query.index {
+        None => ("pk", "sk"),
+        Some(Index::Gsi1) => ("gsi1pk", "gsi1sk"),
+        Some(Index::Gsi2) => ("gsi2pk", "gsi2sk"),
+    };
+    // The order of the rows: the sort key, then the table key to break ties in an index.
+    let order: &[&str] = if query.index.is_some() { &[sk_col, "pk", "sk"] } else { &["sk"] };
+    let mut sql = format!("SELECT body, {} FROM items WHERE {pk_col} = ?", order.join(", "));
+    let mut args = vec![query.pk];
+    match query.sk {
+        SkRange::All => {}
+        SkRange::Eq(v) => {
+            sql += &format!(" AND {sk_col} = ?");
+            args.push(v);
+        }
+        SkRange::BeginsWith(prefix) => {
+            sql += &format!(" AND {sk_col} >= ? AND substr({sk_col}, 1, length(?)) = ?");
+            args.extend([prefix.clone(), prefix.clone(), prefix]);
+        }
+        SkRange::Between(low, high) => {
+            sql += &format!(" AND {sk_col} BETWEEN ? AND ?");
+            args.extend([low, high]);
+        }
+        SkRange::Ge(v) => {
+            sql += &format!(" AND {sk_col} >= ?");
+            args.push(v);
+        }
+        SkRange::Le(v) => {
+            sql += &format!(" AND {sk_col} <= ?");
+            args.push(v);
+        }
+    }
+    let (after, direction) = if query.ascending { (">", "ASC") } else { ("<", "DESC") };
+    if let Some(cursor) = &query.cursor {
+        let marks = vec!["?"; order.len()].join(", ");
+        sql += &format!(" AND ({}) {after} ({marks})", order.join(", "));
+        args.extend(decode_cursor(cursor, order.len())?);
+    }
+    let order_by: Vec<String> = order.iter().map(|col| format!("{col} {direction}")).collect();
+    sql += &format!(" ORDER BY {}", order_by.join(", "));
+    if let Some(limit) = query.limit {
+        if limit == 0 {
+            return Err(invalid("limit must be at least 1"));
+        }
+        // One row more than asked tells whether another page follows.
+        sql += &format!(" LIMIT {}", limit.saturating_add(1));
+    }
+
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let mut items = Vec::new();
+    let mut last = Vec::new();
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if query.limit.is_some_and(|limit| items.len() == limit) {
+            more = true;
+            break;
+        }
+        let body: String = row.get(0)?;
+        items.push(serde_json::from_str(&body)?);
+        last = (1..=order.len()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
+    }
+    let cursor = if more { Some(encode_cursor(&last)?) } else { None };
+    Ok(Page { items, cursor })
+}
+
+#[async_trait]
+impl ItemStore for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.run(move |conn| load(conn, &key)).await
+    }
+
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        let keys: BTreeSet<Key> = keys.iter().cloned().collect();
+        self.run(move |conn| {
+            let mut items = Vec::new();
+            for key in &keys {
+                items.extend(load(conn, key)?);
+            }
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.run(move |conn| write_one(conn, WriteOp::Put { item, condition }).map(|_| ())).await
+    }
+
+    async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
+        let op = WriteOp::Update { key: key.clone(), update, condition };
+        match self.run(move |conn| write_one(conn, op)).await? {
+            Outcome::Save(item) => Ok(item),
+            Outcome::Delete | Outcome::Nothing => Err(StoreError::Unavailable("update wrote no item".into())),
+        }
+    }
+
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
+        let op = WriteOp::Delete { key: key.clone(), condition };
+        self.run(move |conn| write_one(conn, op).map(|_| ())).await
+    }
+
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
+        check_transaction(&writes)?;
+        if writes.iter().any(|w| matches!(w, WriteOp::Update { update, .. } if *update == Update::default())) {
+            // DynamoDB requires an update expression on a transaction's Update.
+            return Err(StoreError::Invalid("an update in a transaction needs at least one change".into()));
+        }
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut failed = Vec::new();
+            let mut outcomes = Vec::new();
+            for (index, op) in writes.into_iter().enumerate() {
+                let key = checked_key(&op)?;
+                let current = load(&tx, &key)?;
+                if condition_of(&op).is_none_or(|c| holds(c, current.as_ref())) {
+                    outcomes.push((key.clone(), outcome(op, &key, current)?));
+                } else {
+                    failed.push(index);
+                }
+            }
+            if !failed.is_empty() {
+                return Err(StoreError::TransactionCanceled { failed }.into());
+            }
+            for (key, outcome) in &outcomes {
+                store(&tx, key, outcome)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.run(move |conn| run_query(conn, query)).await
+    }
+}

@@ -1,3 +1,4 @@
 //! Item store adapters.
 pub mod dynamodb;
 pub mod embedded;
+pub mod entity;

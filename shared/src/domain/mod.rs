@@ -1,0 +1,7 @@
+//! The pure domain model: identifiers, statuses, orders, locations and inventory. No I/O.
+
+pub mod ids;
+pub mod inventory;
+pub mod location;
+pub mod order;
+pub mod status;

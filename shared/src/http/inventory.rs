@@ -1,0 +1,89 @@
+//! Locations, supply and availability, in Manhattan's envelope and PascalCase.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::domain::inventory::SupplyRequest;
+use crate::domain::location::UpsertLocationRequest;
+use crate::http::SharedState;
+use crate::http::auth::Caller;
+use crate::http::body::parse_json;
+use crate::http::envelope::{manhattan_error, manhattan_ok};
+use crate::service::inventory;
+
+pub async fn upsert_location(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(location_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let req: UpsertLocationRequest = parse_json(&body)?;
+        inventory::upsert_location(&state.deps, &caller.tenant, &location_id, &req).await
+    }
+    .await;
+    match result {
+        Ok((location, created)) => {
+            let verb = if created { "created" } else { "updated" };
+            manhattan_ok(StatusCode::OK, location.to_response(), &format!("Location {location_id} {verb}"), uri.path())
+        }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn get_location(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(location_id): Path<String>,
+) -> Response {
+    match inventory::get_location(&state.deps, &caller.tenant, &location_id).await {
+        Ok(location) => manhattan_ok(StatusCode::OK, location.to_response(), "Location found", uri.path()),
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn post_supply(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let req: SupplyRequest = parse_json(&body)?;
+        inventory::apply_supply(&state.deps, &caller.tenant, &req).await
+    }
+    .await;
+    match result {
+        Ok(rows) => {
+            let data = json!({"Supply": rows.iter().map(|r| r.to_response()).collect::<Vec<_>>()});
+            manhattan_ok(StatusCode::OK, data, &format!("{} supply rows applied", rows.len()), uri.path())
+        }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn get_availability(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(item_id): Path<String>,
+) -> Response {
+    match inventory::availability(&state.deps, &caller.tenant, &item_id).await {
+        Ok((item, rows)) => {
+            let total: i64 = rows.iter().map(|r| r.level.available()).sum();
+            let data = json!({
+                "ItemId": item.as_str(),
+                "TotalAvailable": total,
+                "Locations": rows.iter().map(|r| r.to_response()).collect::<Vec<_>>(),
+            });
+            manhattan_ok(StatusCode::OK, data, "Availability found", uri.path())
+        }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}

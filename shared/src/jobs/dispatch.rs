@@ -1,0 +1,70 @@
+//! Which code handles each queue and each schedule; used by the Lambdas and the local server.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+
+use crate::deps::Deps;
+use crate::jobs::batch::{MessageFailure, SqsMessageIn, process_sqs_batch};
+use crate::ports::QueueName;
+use crate::service::{change_tracker, outbox};
+
+/// Runs the consumer of `queue` on one SQS batch, reporting partial failures.
+pub async fn consume(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
+    process_sqs_batch(event, |message| consume_one(deps, queue, message)).await
+}
+
+/// Handles one message of `queue` (the local server's drain calls this through the same helper).
+pub async fn consume_one(deps: &Deps, queue: QueueName, message: SqsMessageIn) -> Result<(), MessageFailure> {
+    match queue {
+        QueueName::ChangeTracker => change_tracker::handle_message(deps, message).await,
+    }
+}
+
+/// What a scheduled run did, for the logs and the invoke output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScheduleReport {
+    pub function: String,
+    pub delivered: usize,
+    pub failed: usize,
+}
+
+/// Outbox messages younger than this are still being sent by the request that wrote them.
+pub const OUTBOX_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs the scheduled function `function` once.
+pub async fn run_schedule(deps: &Deps, function: &str) -> anyhow::Result<ScheduleReport> {
+    match function {
+        "outbox-relay" => {
+            let report = outbox::relay_pending(deps, OUTBOX_GRACE, 1000).await?;
+            Ok(ScheduleReport { function: function.into(), delivered: report.delivered, failed: report.failed })
+        }
+        other => anyhow::bail!("no scheduled function named {other}"),
+    }
+}
+
+/// Period of an EventBridge `rate(...)` expression (the local server runs schedules by it).
+pub fn rate_period(expression: &str) -> Option<Duration> {
+    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (count, unit) = inner.trim().split_once(' ')?;
+    let count: u64 = count.parse().ok()?;
+    let seconds = match unit.trim_end_matches('s') {
+        "minute" => 60,
+        "hour" => 3600,
+        "day" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(count * seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_rate_expression_is_parsed_should_give_its_period() {
+        assert_eq!(rate_period("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(rate_period("rate(10 minutes)"), Some(Duration::from_secs(600)));
+        assert_eq!(rate_period("cron(0 12 * * ? *)"), None);
+    }
+}

@@ -1,0 +1,62 @@
+//! Every key and index value of the single table is built here. Every key starts with
+//! the tenant, so one tenant can never address another's items.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId};
+use crate::ports::Key;
+
+fn tenant(t: &TenantId) -> String {
+    format!("T#{}", t.as_str())
+}
+
+pub fn order(t: &TenantId, id: &OrderId) -> Key {
+    Key::new(format!("{}#ORDER#{}", tenant(t), id.as_str()), "ORDER")
+}
+
+pub fn locations_partition(t: &TenantId) -> String {
+    format!("{}#LOC", tenant(t))
+}
+
+pub fn location(t: &TenantId, id: &LocationId) -> Key {
+    Key::new(locations_partition(t), id.as_str())
+}
+
+/// Stock of one item: one partition per item, one row per location, so availability of an
+/// item is a single query.
+pub fn stock_partition(t: &TenantId, item: &ItemId) -> String {
+    format!("{}#STOCK#{}", tenant(t), item.as_str())
+}
+
+pub fn stock(t: &TenantId, item: &ItemId, location: &LocationId) -> Key {
+    Key::new(stock_partition(t, item), location.as_str())
+}
+
+pub fn idempotency(t: &TenantId, route: &str, key: &str) -> Key {
+    Key::new(format!("{}#IDEM#{route}#{key}", tenant(t)), "IDEM")
+}
+
+pub fn outbox(t: &TenantId, id: &str) -> Key {
+    Key::new(format!("{}#OUTBOX", tenant(t)), id)
+}
+
+/// GSI1 partition that lists undelivered outbox messages of every tenant, oldest first.
+pub const OUTBOX_INDEX_PK: &str = "OUTBOX";
+
+pub fn change_tracker_partition(t: &TenantId) -> String {
+    format!("{}#OCT", tenant(t))
+}
+
+pub fn change_tracker(t: &TenantId, time: DateTime<Utc>, order: &OrderId, change_id: &str) -> Key {
+    Key::new(change_tracker_partition(t), format!("{}#{}#{change_id}", timestamp(time), order.as_str()))
+}
+
+/// Sortable UTC timestamp used inside sort keys.
+pub fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Marker written once the demo data has been loaded.
+pub fn demo_marker(t: &TenantId) -> Key {
+    Key::new(format!("{}#META", tenant(t)), "DEMO")
+}

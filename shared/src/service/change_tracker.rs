@@ -1,0 +1,52 @@
+//! Order change tracker (seed 003): every order, payment or invoice change enqueues
+//! `{OrderId, time}`; the consumer writes one tracker record per change. The order summary
+//! job reads and purges these records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::deps::Deps;
+use crate::domain::ids::{OrderId, TenantId};
+use crate::error::OmsError;
+use crate::jobs::batch::{MessageFailure, SqsMessageIn};
+use crate::keys;
+use crate::ports::{Item, Query, SkRange};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeTrackerMessage {
+    pub tenant: TenantId,
+    pub order_id: OrderId,
+    /// Unique per change: a redelivered message writes the same record again.
+    pub change_id: String,
+    pub time: DateTime<Utc>,
+}
+
+/// Writes the tracker record of one change. Idempotent: the key is the change's own.
+pub async fn record_change(deps: &Deps, change: &ChangeTrackerMessage) -> Result<(), OmsError> {
+    let key = keys::change_tracker(&change.tenant, change.time, &change.order_id, &change.change_id);
+    let mut item = Item::new();
+    item.insert("PK".into(), key.pk.into());
+    item.insert("SK".into(), key.sk.into());
+    item.insert("OrderId".into(), change.order_id.as_str().into());
+    item.insert("ChangeId".into(), change.change_id.clone().into());
+    item.insert("CreatedTimestamp".into(), keys::timestamp(change.time).into());
+    deps.store.put(item, None).await?;
+    Ok(())
+}
+
+pub async fn handle_message(deps: &Deps, message: SqsMessageIn) -> Result<(), MessageFailure> {
+    let change: ChangeTrackerMessage = serde_json::from_str(&message.body)
+        .map_err(|e| MessageFailure::new(format!("not a change tracker message: {e}")))?;
+    record_change(deps, &change).await?;
+    Ok(())
+}
+
+/// Tracker records of a tenant, oldest first, up to `until` (inclusive) and `limit`.
+pub async fn list(deps: &Deps, tenant: &TenantId, until: DateTime<Utc>, limit: usize) -> Result<Vec<Item>, OmsError> {
+    // The sort key starts with the timestamp; "~" sorts after every id that follows it.
+    let query = Query::partition(keys::change_tracker_partition(tenant))
+        .sk(SkRange::Le(format!("{}~", keys::timestamp(until))))
+        .limit(limit);
+    Ok(deps.store.query(query).await?.items)
+}

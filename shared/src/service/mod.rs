@@ -1,0 +1,7 @@
+//! Use cases: they call the domain and the ports, and know nothing of HTTP or Lambda.
+
+pub mod change_tracker;
+pub mod demo;
+pub mod inventory;
+pub mod orders;
+pub mod outbox;

@@ -1,0 +1,79 @@
+//! Save Order and Get Order (seed 003). A save is one transaction: the order (guarded by its
+//! stored version) and the change-tracker message in the outbox.
+
+use crate::deps::Deps;
+use crate::domain::ids::{OrderId, TenantId};
+use crate::domain::order::{Order, SaveOrderRequest};
+use crate::error::{OmsError, OmsResult};
+use crate::http::auth::Caller;
+use crate::keys;
+use crate::ports::{Condition, QueueName, StoreError, WriteOp};
+use crate::service::change_tracker::ChangeTrackerMessage;
+use crate::service::outbox;
+use crate::store::entity;
+
+/// Attempts before a save that races other saves gives up with 409.
+const SAVE_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    pub order: Order,
+    pub created: bool,
+}
+
+pub async fn load_order(deps: &Deps, tenant: &TenantId, id: &OrderId) -> OmsResult<Option<Order>> {
+    match deps.store.get(&keys::order(tenant, id)).await? {
+        Some(item) => Ok(Some(entity::from_item(item, &[])?)),
+        None => Ok(None),
+    }
+}
+
+pub async fn get_order(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResult<Order> {
+    let id = OrderId::parse_at("orderId", id)?;
+    load_order(deps, tenant, &id).await?.ok_or_else(|| OmsError::order_not_found(id.as_str()))
+}
+
+/// Creates or updates an order. Without `Version` a concurrent save is retried on the
+/// newer order; with `Version` a stale one is refused with 409.
+#[tracing::instrument(skip_all, fields(order_id = req.order_id.as_deref().unwrap_or_default()))]
+pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) -> OmsResult<Saved> {
+    let draft = req.parse()?;
+    let key = keys::order(&caller.tenant, &draft.order_id);
+    for _ in 0..SAVE_ATTEMPTS {
+        let previous = load_order(deps, &caller.tenant, &draft.order_id).await?;
+        let now = deps.clock.now();
+        let order = Order::from_draft(draft.clone(), &caller.tenant, &caller.user, now, previous.as_ref())?;
+        let guard = match &previous {
+            Some(prev) => Condition::version_is(prev.version),
+            None => Condition::NotExists,
+        };
+        let change = ChangeTrackerMessage {
+            tenant: caller.tenant.clone(),
+            order_id: order.order_id.clone(),
+            change_id: deps.ids.new_id(),
+            time: now,
+        };
+        let (outbox_write, message) =
+            outbox::record(deps, &caller.tenant, QueueName::ChangeTracker, outbox::body(&change), now);
+        let order_write =
+            WriteOp::Put { item: entity::to_item(&key, &order, order.version, &[])?, condition: Some(guard) };
+        match deps.store.transact(vec![order_write, outbox_write]).await {
+            Ok(()) => {
+                outbox::deliver(deps, vec![message]).await;
+                return Ok(Saved { created: previous.is_none(), order });
+            }
+            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
+                if draft.version.is_some() {
+                    return Err(stale(&draft.order_id));
+                }
+                tracing::debug!("order changed while saving; merging again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(stale(&draft.order_id))
+}
+
+fn stale(id: &OrderId) -> OmsError {
+    OmsError::Conflict(format!("order {id} was changed by another request; get it again and resend with its Version"))
+}

@@ -1,0 +1,38 @@
+//! Domain entities to and from items: the entity's JSON plus its key and version attributes.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::OmsError;
+use crate::ports::{Item, Key, PK, SK};
+
+/// Attribute that optimistic concurrency conditions test (see `Condition::version_is`).
+pub const VERSION: &str = "version";
+
+/// The item for `entity` at `key`, carrying `version` and any index attributes in `extra`.
+pub fn to_item<T: Serialize>(key: &Key, entity: &T, version: u64, extra: &[(&str, Value)]) -> Result<Item, OmsError> {
+    let Value::Object(mut item) = serde_json::to_value(entity).map_err(|e| OmsError::Internal(e.into()))? else {
+        return Err(OmsError::Internal(anyhow::anyhow!("entity at {key:?} is not a JSON object")));
+    };
+    item.insert(PK.into(), key.pk.clone().into());
+    item.insert(SK.into(), key.sk.clone().into());
+    item.insert(VERSION.into(), version.into());
+    for (name, value) in extra {
+        item.insert((*name).into(), value.clone());
+    }
+    Ok(item)
+}
+
+/// The entity stored in `item`; store attributes are ignored.
+pub fn from_item<T: DeserializeOwned>(mut item: Item, extra: &[&str]) -> Result<T, OmsError> {
+    for name in [PK, SK, VERSION].iter().chain(extra) {
+        item.remove(*name);
+    }
+    serde_json::from_value(Value::Object(item)).map_err(|e| OmsError::Internal(anyhow::anyhow!("a stored item no longer reads as its entity: {e}")))
+}
+
+/// The version attribute of a stored item (0 when absent).
+pub fn version_of(item: &Item) -> u64 {
+    item.get(VERSION).and_then(Value::as_u64).unwrap_or(0)
+}
