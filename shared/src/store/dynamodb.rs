@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -106,10 +106,6 @@ fn invalid(err: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(err.to_string())
 }
 
-fn build_error(err: BuildError) -> StoreError {
-    invalid(err)
-}
-
 /// Maps an SDK error: conditions and validation by their code, everything else is retryable.
 fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
 where
@@ -195,8 +191,12 @@ impl Expr {
             Condition::NotExists => format!("attribute_not_exists({})", self.name(PK)),
             Condition::Exists => format!("attribute_exists({})", self.name(PK)),
             Condition::Equals(attr, value) => format!("{} = {}", self.name(attr), self.json(value)?),
+            // The type test first: moto fails with a 500 comparing a string to a number.
             Condition::AtLeast(attr, min) => {
-                format!("{} >= {}", self.name(attr), self.value(AttributeValue::N(min.to_string())))
+                let name = self.name(attr);
+                let number = self.value(AttributeValue::S("N".into()));
+                let min = self.value(AttributeValue::N(min.to_string()));
+                format!("attribute_type({name}, {number}) AND {name} >= {min}")
             }
             // DynamoDB has no literal `true`: an empty conjunction becomes a tautology.
             Condition::All(all) if all.is_empty() => {
@@ -278,7 +278,7 @@ impl DynamoStore {
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
                     .build()
-                    .map_err(build_error)?;
+                    .map_err(invalid)?;
                 TransactWriteItem::builder().put(put)
             }
             WriteOp::Update { key, update, condition } => {
@@ -295,7 +295,7 @@ impl DynamoStore {
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
                     .build()
-                    .map_err(build_error)?;
+                    .map_err(invalid)?;
                 TransactWriteItem::builder().update(update)
             }
             WriteOp::Delete { key, condition } => {
@@ -308,7 +308,7 @@ impl DynamoStore {
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
                     .build()
-                    .map_err(build_error)?;
+                    .map_err(invalid)?;
                 TransactWriteItem::builder().delete(delete)
             }
             WriteOp::Check { key, condition } => {
@@ -321,7 +321,7 @@ impl DynamoStore {
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
                     .build()
-                    .map_err(build_error)?;
+                    .map_err(invalid)?;
                 TransactWriteItem::builder().condition_check(check)
             }
         };
@@ -356,7 +356,7 @@ impl ItemStore for DynamoStore {
                     .set_keys(Some(pending))
                     .consistent_read(true)
                     .build()
-                    .map_err(build_error)?;
+                    .map_err(invalid)?;
                 let output = self
                     .client
                     .batch_get_item()

@@ -1,0 +1,184 @@
+//! `spawn_app` for integration tests: every test gets its own isolated state, on the
+//! embedded store (in memory) or on DynamoDB + SQS (a fresh table and queues in the emulator).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use oms_core::deps::Deps;
+use oms_core::domain::ids::{TenantId, UserId};
+use oms_core::http::auth::{AuthMode, LocalJwt};
+use oms_core::http::{AppState, router};
+use oms_core::ports::{ItemStore, MessageQueue, QueueName};
+use oms_core::queue::sqs::{SqsQueue, create_queue_with_dlq};
+use oms_core::sqlite::SqliteDb;
+use oms_core::store::dynamodb::{DynamoStore, create_table};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const SECRET: &str = "integration-test-secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Dynamo,
+}
+
+/// The emulator endpoint, or `None` (the caller skips) unless the emulator is required.
+pub fn emulator_endpoint() -> Option<String> {
+    match std::env::var("OMS_TEST_DYNAMODB_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ if std::env::var("OMS_REQUIRE_EMULATOR").as_deref() == Ok("1") => {
+            panic!("OMS_REQUIRE_EMULATOR=1 but OMS_TEST_DYNAMODB_ENDPOINT is not set: run scripts/test.sh")
+        }
+        _ => {
+            eprintln!("skipped: OMS_TEST_DYNAMODB_ENDPOINT not set");
+            None
+        }
+    }
+}
+
+/// Fresh ports on `backend`; `None` when the DynamoDB emulator is not configured.
+pub async fn fresh_ports(backend: Backend) -> Option<(Arc<dyn ItemStore>, Arc<dyn MessageQueue>)> {
+    match backend {
+        Backend::Embedded => {
+            let deps = Deps::embedded(SqliteDb::in_memory().expect("in-memory sqlite")).expect("embedded deps");
+            Some((deps.store, deps.queue))
+        }
+        Backend::Dynamo => {
+            let endpoint = emulator_endpoint()?;
+            let sqs_endpoint = std::env::var("OMS_TEST_SQS_ENDPOINT").unwrap_or_else(|_| endpoint.clone());
+            let suffix = ulid::Ulid::new().to_string().to_lowercase();
+            let dynamo = oms_core::store::dynamodb::client_for_endpoint(&endpoint);
+            let table = format!("oms-test-{suffix}");
+            create_table(&dynamo, &table).await.expect("create table in the emulator");
+            let sqs = oms_core::queue::sqs::client_for_endpoint(&sqs_endpoint);
+            let url = create_queue_with_dlq(&sqs, &format!("oms-ct-{suffix}")).await.expect("create queue in the emulator");
+            let queue = SqsQueue::new(sqs, HashMap::from([(QueueName::ChangeTracker, url)]));
+            Some((Arc::new(DynamoStore::new(dynamo, table)), Arc::new(queue)))
+        }
+    }
+}
+
+pub struct TestApp {
+    pub deps: Deps,
+    pub router: Router,
+    pub jwt: LocalJwt,
+    pub backend: Backend,
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let (store, queue) = fresh_ports(backend).await?;
+    Some(app_on(Deps::with(store, queue, None), backend))
+}
+
+pub fn app_on(deps: Deps, backend: Backend) -> TestApp {
+    let jwt = LocalJwt::new(SECRET);
+    let state = Arc::new(AppState { deps: deps.clone(), auth: AuthMode::Local(jwt.clone()) });
+    TestApp { deps, router: router(state, None), jwt, backend }
+}
+
+pub const ALL_PERMISSIONS: &[&str] =
+    &["api::order::read", "api::order::write", "api::inventory::read", "api::inventory::write"];
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `data` of a Manhattan envelope.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+    pub fn error_field(&self) -> Option<&str> {
+        self.body["errors"][0]["field"].as_str()
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, tenant: &str, permissions: &[&str]) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.jwt
+            .mint(&TenantId::parse(tenant).unwrap(), &UserId::parse("tester").unwrap(), permissions, now, 600)
+            .unwrap()
+    }
+
+    pub fn demo_token(&self) -> String {
+        self.token("demo", ALL_PERMISSIONS)
+    }
+
+    /// Sends a request through the router (as the local server and the Lambdas do).
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Body::from(body.unwrap_or_default().to_owned())).unwrap();
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Some(&self.demo_token()), &[], None).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::POST, path, Some(&self.demo_token()), &[], Some(&body.to_string())).await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(Method::PUT, path, Some(&self.demo_token()), &[], Some(&body.to_string())).await
+    }
+}
+
+/// The order of the seed's Save Order example.
+pub fn sample_order(id: &str) -> Value {
+    serde_json::json!({"OrderId": id, "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [{"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 2, "UnitPrice": 19.99, "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"}, "ShipToAddress": {"Address": {"Address1": "1 Main St", "City": "Atlanta", "State": "GA", "PostalCode": "30303", "Country": "US", "Latitude": 33.749, "Longitude": -84.388}}}]})
+}
+
+pub fn location(name: &str, kind: &str, lat: f64, lon: f64) -> Value {
+    serde_json::json!({"Name": name, "Type": kind, "Latitude": lat, "Longitude": lon, "Priority": 10, "CanShip": true, "Active": true})
+}
+
+/// Runs `$body` (an async block using `app: TestApp`) once per backend, as `embedded` and `dynamodb` tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => |$app:ident| $body:block)*) => {
+        mod embedded {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let $app = common::spawn_app(common::Backend::Embedded).await.unwrap();
+                    $body
+                }
+            )*
+        }
+        mod dynamodb {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some($app) = common::spawn_app(common::Backend::Dynamo).await else { return };
+                    $body
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,121 @@
+//! The real-shaped events in `events/` drive the functions' handlers, as Lambda would.
+
+use std::sync::Arc;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::SqsEvent;
+use axum::body::Body;
+use axum::http::StatusCode;
+use http_body_util::BodyExt;
+use oms_core::catalog::{self, Trigger};
+use oms_core::deps::Deps;
+use oms_core::domain::ids::TenantId;
+use oms_core::http::auth::AuthMode;
+use oms_core::http::{AppState, router};
+use oms_core::jobs::dispatch;
+use oms_core::ports::QueueName;
+use oms_core::service::change_tracker;
+use oms_core::sqlite::SqliteDb;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// HTTP events in the order a walkthrough needs them (the GETs read what the PUT/POSTs made).
+const HTTP_EVENTS: &[(&str, &str)] = &[
+    ("location-put", include_str!("../../events/location-put.json")),
+    ("location-get", include_str!("../../events/location-get.json")),
+    ("supply-post", include_str!("../../events/supply-post.json")),
+    ("availability-get", include_str!("../../events/availability-get.json")),
+    ("order-save", include_str!("../../events/order-save.json")),
+    ("order-get", include_str!("../../events/order-get.json")),
+];
+
+fn deps() -> Deps {
+    Deps::embedded(SqliteDb::in_memory().unwrap()).unwrap()
+}
+
+/// Runs one API Gateway v2 event through the function's own router (authorizer mode).
+async fn invoke_http(deps: &Deps, function: &'static str, event: &str) -> (StatusCode, Value) {
+    let request = lambda_http::request::from_str(event).expect("event parses as an API Gateway request");
+    let request = request.map(|body| Body::from(body.to_vec()));
+    let state = Arc::new(AppState { deps: deps.clone(), auth: AuthMode::Authorizer });
+    let response = router(state, Some(&[function])).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn when_each_http_event_is_invoked_in_order_should_succeed_with_the_authorizer_claims() {
+    let deps = deps();
+    for (function, event) in HTTP_EVENTS {
+        let (status, body) = invoke_http(&deps, function, event).await;
+        assert_eq!(status, StatusCode::OK, "{function}: {body}");
+        assert_eq!(body["success"], true, "{function}");
+    }
+    let (_, order) = invoke_http(&deps, "order-get", HTTP_EVENTS[5].1).await;
+    assert_eq!(order["data"]["OrgId"], "demo");
+    assert_eq!(order["data"]["CreatedBy"], "demo-user");
+}
+
+#[tokio::test]
+async fn when_an_event_has_no_authorizer_claims_should_answer_401() {
+    let mut event: Value = serde_json::from_str(include_str!("../../events/order-get.json")).unwrap();
+    event["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    let (status, _) = invoke_http(&deps(), "order-get", &event.to_string()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn when_a_function_router_gets_another_functions_route_should_answer_404() {
+    let (status, _) = invoke_http(&deps(), "order-get", include_str!("../../events/order-save.json")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn when_the_claims_lack_the_routes_permission_should_answer_403() {
+    let mut event: Value = serde_json::from_str(include_str!("../../events/order-save.json")).unwrap();
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["scope"] = "api::order::read".into();
+    let (status, _) = invoke_http(&deps(), "order-save", &event.to_string()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn when_the_sqs_event_is_consumed_should_record_both_changes_and_report_no_failure() {
+    let deps = deps();
+    let event: SqsEvent = serde_json::from_str(include_str!("../../events/change-tracker-consumer.json")).unwrap();
+    let response = dispatch::consume(&deps, QueueName::ChangeTracker, event.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    // A redelivery of the same batch changes nothing.
+    dispatch::consume(&deps, QueueName::ChangeTracker, event).await;
+    let records = change_tracker::list(&deps, &TenantId::parse("demo").unwrap(), chrono::Utc::now(), 10).await.unwrap();
+    let orders: Vec<&str> = records.iter().map(|r| r["OrderId"].as_str().unwrap()).collect();
+    assert_eq!(orders, ["O-1001", "O-1002"]);
+}
+
+#[tokio::test]
+async fn when_an_sqs_record_is_not_a_change_message_should_report_only_that_record() {
+    let mut event: SqsEvent = serde_json::from_str(include_str!("../../events/change-tracker-consumer.json")).unwrap();
+    event.records[1].body = Some("{\"not\": \"a change\"}".into());
+    let poison = event.records[1].message_id.clone().unwrap();
+    let response = dispatch::consume(&deps(), QueueName::ChangeTracker, event).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, [poison.as_str()]);
+}
+
+#[tokio::test]
+async fn when_the_scheduled_event_fires_should_run_the_outbox_relay() {
+    let event: EventBridgeEvent<Value> = serde_json::from_str(include_str!("../../events/outbox-relay.json")).unwrap();
+    assert_eq!(event.detail_type, "Scheduled Event");
+    let report = dispatch::run_schedule(&deps(), "outbox-relay").await.unwrap();
+    assert_eq!((report.delivered, report.failed), (0, 0));
+}
+
+#[test]
+fn when_the_catalog_is_wired_every_http_function_should_have_a_handler_and_every_job_a_runner() {
+    assert_eq!(oms_core::http::every_route_has_a_handler(), Ok(()));
+    for spec in catalog::FUNCTIONS {
+        if let Trigger::Schedule(expression) = spec.trigger {
+            assert!(dispatch::rate_period(expression).is_some(), "{}: local server cannot run {expression}", spec.name);
+        }
+    }
+}
