@@ -41,7 +41,11 @@ impl Deps {
         Ok(Self::with(store, queue.clone(), Some(queue)))
     }
 
-    pub fn with(store: Arc<dyn ItemStore>, queue: Arc<dyn MessageQueue>, embedded_queue: Option<Arc<EmbeddedQueue>>) -> Self {
+    pub fn with(
+        store: Arc<dyn ItemStore>,
+        queue: Arc<dyn MessageQueue>,
+        embedded_queue: Option<Arc<EmbeddedQueue>>,
+    ) -> Self {
         Self { store, queue, clock: Arc::new(SystemClock), ids: Arc::new(UlidSource), embedded_queue }
     }
 }

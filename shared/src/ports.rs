@@ -116,20 +116,31 @@ impl Update {
 /// One write of a transaction (or a single conditional write).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, condition: Option<Condition> },
-    Update { key: Key, update: Update, condition: Option<Condition> },
-    Delete { key: Key, condition: Option<Condition> },
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    Update {
+        key: Key,
+        update: Update,
+        condition: Option<Condition>,
+    },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
     /// Writes nothing; fails the transaction when the condition does not hold.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl WriteOp {
     pub fn key(&self) -> Option<Key> {
         match self {
             WriteOp::Put { item, .. } => Key::of(item),
-            WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => {
-                Some(key.clone())
-            }
+            WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => Some(key.clone()),
         }
     }
 }
@@ -281,7 +292,12 @@ pub trait MessageQueue: Send + Sync {
     async fn send(&self, queue: QueueName, messages: Vec<OutgoingMessage>) -> Result<(), QueueError>;
     /// Receives up to `max` visible messages and hides them for `visibility`. A message
     /// received more than the queue's max receive count moves to its dead-letter queue instead.
-    async fn receive(&self, queue: QueueName, max: usize, visibility: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError>;
     /// Deletes received messages.
     async fn ack(&self, queue: QueueName, receipt_handles: &[String]) -> Result<(), QueueError>;
     /// Number of messages (visible or in flight) in the queue's dead-letter queue.

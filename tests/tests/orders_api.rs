@@ -264,10 +264,19 @@ struct DownQueue;
 
 #[async_trait::async_trait]
 impl oms_core::ports::MessageQueue for DownQueue {
-    async fn send(&self, _: QueueName, _: Vec<oms_core::ports::OutgoingMessage>) -> Result<(), oms_core::ports::QueueError> {
+    async fn send(
+        &self,
+        _: QueueName,
+        _: Vec<oms_core::ports::OutgoingMessage>,
+    ) -> Result<(), oms_core::ports::QueueError> {
         Err(oms_core::ports::QueueError::Unavailable("down for the test".into()))
     }
-    async fn receive(&self, _: QueueName, _: usize, _: Duration) -> Result<Vec<oms_core::ports::ReceivedMessage>, oms_core::ports::QueueError> {
+    async fn receive(
+        &self,
+        _: QueueName,
+        _: usize,
+        _: Duration,
+    ) -> Result<Vec<oms_core::ports::ReceivedMessage>, oms_core::ports::QueueError> {
         Err(oms_core::ports::QueueError::Unavailable("down for the test".into()))
     }
     async fn ack(&self, _: QueueName, _: &[String]) -> Result<(), oms_core::ports::QueueError> {

@@ -14,9 +14,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use oms_core::jobs::batch::{
     DrainReport, MessageFailure, SqsMessageIn, drain_once, process_sqs_batch, received_to_sqs_event,
 };
-use oms_core::ports::{
-    MAX_RECEIVE_COUNT, MessageQueue, OutgoingMessage, QueueName, ReceivedMessage,
-};
+use oms_core::ports::{MAX_RECEIVE_COUNT, MessageQueue, OutgoingMessage, QueueName, ReceivedMessage};
 use oms_core::queue::embedded::EmbeddedQueue;
 use oms_core::queue::sqs::{SqsQueue, client_for_endpoint, create_queue_with_dlq};
 use oms_core::sqlite::SqliteDb;
@@ -60,10 +58,7 @@ async fn sqs_queue() -> anyhow::Result<Option<Arc<dyn MessageQueue>>> {
     let url = create_queue_with_dlq(&client, &name)
         .await
         .with_context(|| format!("creating queues on the emulator at {endpoint}"))?;
-    Ok(Some(Arc::new(SqsQueue::new(
-        client,
-        HashMap::from([(QUEUE, url)]),
-    ))))
+    Ok(Some(Arc::new(SqsQueue::new(client, HashMap::from([(QUEUE, url)])))))
 }
 
 /// Emits one test per contract function for each backend.
@@ -104,32 +99,18 @@ queue_contract!(
 // Helpers
 
 fn outgoing(count: usize) -> Vec<OutgoingMessage> {
-    (0..count)
-        .map(|i| OutgoingMessage {
-            id: format!("m{i}"),
-            body: format!("body-{i}"),
-        })
-        .collect()
+    (0..count).map(|i| OutgoingMessage { id: format!("m{i}"), body: format!("body-{i}") }).collect()
 }
 
-async fn receive_one(
-    queue: &dyn MessageQueue,
-    visibility: Duration,
-) -> anyhow::Result<ReceivedMessage> {
+async fn receive_one(queue: &dyn MessageQueue, visibility: Duration) -> anyhow::Result<ReceivedMessage> {
     let mut messages = queue.receive(QUEUE, 10, visibility).await?;
-    ensure!(
-        messages.len() == 1,
-        "expected one message, received {messages:?}"
-    );
+    ensure!(messages.len() == 1, "expected one message, received {messages:?}");
     Ok(messages.remove(0))
 }
 
 async fn ensure_empty(queue: &dyn MessageQueue) -> anyhow::Result<()> {
     let messages = queue.receive(QUEUE, 10, HIDE).await?;
-    ensure!(
-        messages.is_empty(),
-        "expected no visible message, received {messages:?}"
-    );
+    ensure!(messages.is_empty(), "expected no visible message, received {messages:?}");
     Ok(())
 }
 
@@ -144,11 +125,7 @@ async fn when_25_messages_are_sent_should_receive_each_exactly_once_across_pages
     let mut received = Vec::new();
     for _ in 0..10 {
         let page = queue.receive(QUEUE, 10, HIDE).await?;
-        ensure!(
-            page.len() <= 10,
-            "a page holds at most 10 messages, got {}",
-            page.len()
-        );
+        ensure!(page.len() <= 10, "a page holds at most 10 messages, got {}", page.len());
         if page.is_empty() {
             break;
         }
@@ -161,10 +138,7 @@ async fn when_25_messages_are_sent_should_receive_each_exactly_once_across_pages
     let bodies: HashSet<String> = received.iter().map(|m| m.body.clone()).collect();
     let sent: HashSet<String> = outgoing(25).into_iter().map(|m| m.body).collect();
     ensure!(bodies == sent, "bodies differ from what was sent");
-    ensure!(
-        received.iter().all(|m| m.receive_count == 1),
-        "first delivery has receive_count 1"
-    );
+    ensure!(received.iter().all(|m| m.receive_count == 1), "first delivery has receive_count 1");
     ensure!(queue.dead_letter_count(QUEUE).await? == 0);
 
     let handles: Vec<String> = received.into_iter().map(|m| m.receipt_handle).collect();
@@ -179,32 +153,18 @@ async fn when_a_received_message_is_not_acked_should_come_back_after_visibility_
     let first = receive_one(queue.as_ref(), BRIEF).await?;
     ensure!(first.receive_count == 1);
 
-    ensure_empty(queue.as_ref())
-        .await
-        .context("in flight, the message is invisible")?;
+    ensure_empty(queue.as_ref()).await.context("in flight, the message is invisible")?;
 
     tokio::time::sleep(PAST_BRIEF).await;
     let again = receive_one(queue.as_ref(), HIDE).await?;
-    ensure!(
-        again.message_id == first.message_id,
-        "the same message comes back"
-    );
+    ensure!(again.message_id == first.message_id, "the same message comes back");
     ensure!(again.body == first.body);
-    ensure!(
-        again.receive_count == 2,
-        "receive_count is {}",
-        again.receive_count
-    );
-    ensure!(
-        again.receipt_handle != first.receipt_handle,
-        "each delivery has its own receipt handle"
-    );
+    ensure!(again.receive_count == 2, "receive_count is {}", again.receive_count);
+    ensure!(again.receipt_handle != first.receipt_handle, "each delivery has its own receipt handle");
     Ok(())
 }
 
-async fn when_a_message_is_acked_should_never_come_back(
-    queue: Arc<dyn MessageQueue>,
-) -> anyhow::Result<()> {
+async fn when_a_message_is_acked_should_never_come_back(queue: Arc<dyn MessageQueue>) -> anyhow::Result<()> {
     queue.send(QUEUE, outgoing(1)).await?;
     let message = receive_one(queue.as_ref(), BRIEF).await?;
     queue.ack(QUEUE, &[message.receipt_handle]).await?;
@@ -222,16 +182,10 @@ async fn when_a_message_is_received_more_than_max_receive_count_should_move_to_t
     // A zero visibility makes the message visible again at once: no waiting between attempts.
     for attempt in 1..=MAX_RECEIVE_COUNT {
         let message = receive_one(queue.as_ref(), Duration::ZERO).await?;
-        ensure!(
-            message.receive_count == attempt,
-            "attempt {attempt} saw receive_count {}",
-            message.receive_count
-        );
+        ensure!(message.receive_count == attempt, "attempt {attempt} saw receive_count {}", message.receive_count);
     }
 
-    ensure_empty(queue.as_ref())
-        .await
-        .context("the next receive moves it to the DLQ instead")?;
+    ensure_empty(queue.as_ref()).await.context("the next receive moves it to the DLQ instead")?;
     ensure!(queue.dead_letter_count(QUEUE).await? == 1);
     Ok(())
 }
@@ -241,40 +195,18 @@ async fn when_draining_should_ack_successes_and_leave_failures_for_redelivery(
 ) -> anyhow::Result<()> {
     let messages = ["ok-1", "fail", "ok-2"]
         .iter()
-        .map(|body| OutgoingMessage {
-            id: (*body).to_owned(),
-            body: (*body).to_owned(),
-        })
+        .map(|body| OutgoingMessage { id: (*body).to_owned(), body: (*body).to_owned() })
         .collect();
     queue.send(QUEUE, messages).await?;
 
-    let report = drain_once(
-        queue.as_ref(),
-        QUEUE,
-        Duration::ZERO,
-        |message| async move {
-            if message.body == "fail" {
-                Err(MessageFailure::new("refused"))
-            } else {
-                Ok(())
-            }
-        },
-    )
+    let report = drain_once(queue.as_ref(), QUEUE, Duration::ZERO, |message| async move {
+        if message.body == "fail" { Err(MessageFailure::new("refused")) } else { Ok(()) }
+    })
     .await?;
 
-    ensure!(
-        report
-            == DrainReport {
-                delivered: 3,
-                failed: 1
-            },
-        "report {report:?}"
-    );
+    ensure!(report == DrainReport { delivered: 3, failed: 1 }, "report {report:?}");
     let left = receive_one(queue.as_ref(), HIDE).await?;
-    ensure!(
-        left.body == "fail",
-        "only the failed message is left, found {left:?}"
-    );
+    ensure!(left.body == "fail", "only the failed message is left, found {left:?}");
     ensure!(left.receive_count == 2);
     Ok(())
 }
@@ -288,8 +220,7 @@ mod embedded_only {
     /// Moto deletes a message with any receipt handle it ever had, and SQS documents the
     /// outcome of a stale handle as undefined, so this holds for the embedded queue only.
     #[tokio::test]
-    async fn when_a_stale_receipt_is_acked_should_not_delete_the_redelivered_message()
-    -> anyhow::Result<()> {
+    async fn when_a_stale_receipt_is_acked_should_not_delete_the_redelivered_message() -> anyhow::Result<()> {
         let queue = EmbeddedQueue::new(SqliteDb::in_memory()?)?;
         queue.send(QUEUE, outgoing(1)).await?;
         let stale = receive_one(&queue, Duration::ZERO).await?;
@@ -298,23 +229,16 @@ mod embedded_only {
 
         queue.ack(QUEUE, &[stale.receipt_handle]).await?;
 
-        ensure!(
-            queue.pending_count(QUEUE).await? == 1,
-            "the stale handle deleted nothing"
-        );
+        ensure!(queue.pending_count(QUEUE).await? == 1, "the stale handle deleted nothing");
         let again = receive_one(&queue, HIDE).await?;
         ensure!(again.receive_count == 3);
         queue.ack(QUEUE, &[again.receipt_handle]).await?;
-        ensure!(
-            queue.pending_count(QUEUE).await? == 0,
-            "the current handle deletes it"
-        );
+        ensure!(queue.pending_count(QUEUE).await? == 0, "the current handle deletes it");
         Ok(())
     }
 
     #[tokio::test]
-    async fn when_dead_letters_are_redriven_should_be_delivered_again_as_new() -> anyhow::Result<()>
-    {
+    async fn when_dead_letters_are_redriven_should_be_delivered_again_as_new() -> anyhow::Result<()> {
         let queue = EmbeddedQueue::new(SqliteDb::in_memory()?)?;
         queue.send(QUEUE, outgoing(2)).await?;
         for _ in 0..=MAX_RECEIVE_COUNT {
@@ -329,16 +253,12 @@ mod embedded_only {
         ensure!(queue.pending_count(QUEUE).await? == 2);
         let messages = queue.receive(QUEUE, 10, HIDE).await?;
         ensure!(messages.len() == 2);
-        ensure!(
-            messages.iter().all(|m| m.receive_count == 1),
-            "redriven messages start over: {messages:?}"
-        );
+        ensure!(messages.iter().all(|m| m.receive_count == 1), "redriven messages start over: {messages:?}");
         Ok(())
     }
 
     #[tokio::test]
-    async fn when_the_database_is_reopened_should_still_hold_unacked_messages() -> anyhow::Result<()>
-    {
+    async fn when_the_database_is_reopened_should_still_hold_unacked_messages() -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("oms-queue-contract-{}", ulid::Ulid::new()));
         let path = dir.join("oms.sqlite");
         let result = async {
@@ -346,9 +266,7 @@ mod embedded_only {
                 let queue = EmbeddedQueue::new(SqliteDb::open(&path)?)?;
                 queue.send(QUEUE, outgoing(3)).await?;
                 let acked = receive_one_of(&queue).await?;
-                queue
-                    .ack(QUEUE, std::slice::from_ref(&acked.receipt_handle))
-                    .await?;
+                queue.ack(QUEUE, std::slice::from_ref(&acked.receipt_handle)).await?;
                 let in_flight = receive_one_of(&queue).await?;
                 (acked, in_flight)
                 // The queue and its connection are dropped here, as in a crash after commit.
@@ -359,17 +277,9 @@ mod embedded_only {
             let messages = queue.receive(QUEUE, 10, HIDE).await?;
             let ids: HashSet<&str> = messages.iter().map(|m| m.message_id.as_str()).collect();
             ensure!(messages.len() == 2, "received {messages:?}");
-            ensure!(
-                !ids.contains(acked.message_id.as_str()),
-                "the acked message is gone"
-            );
-            ensure!(
-                ids.contains(in_flight.message_id.as_str()),
-                "the un-acked message survived"
-            );
-            let redelivered = messages
-                .iter()
-                .find(|m| m.message_id == in_flight.message_id);
+            ensure!(!ids.contains(acked.message_id.as_str()), "the acked message is gone");
+            ensure!(ids.contains(in_flight.message_id.as_str()), "the un-acked message survived");
+            let redelivered = messages.iter().find(|m| m.message_id == in_flight.message_id);
             ensure!(redelivered.is_some_and(|m| m.receive_count == 2));
             Ok(())
         }
@@ -396,19 +306,11 @@ mod batch_helper {
     }
 
     fn message_ids(event: &SqsEvent) -> Vec<String> {
-        event
-            .records
-            .iter()
-            .filter_map(|record| record.message_id.clone())
-            .collect()
+        event.records.iter().filter_map(|record| record.message_id.clone()).collect()
     }
 
     fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
-        response
-            .batch_item_failures
-            .iter()
-            .map(|failure| failure.item_identifier.clone())
-            .collect()
+        response.batch_item_failures.iter().map(|failure| failure.item_identifier.clone()).collect()
     }
 
     #[tokio::test]
@@ -423,31 +325,21 @@ mod batch_helper {
     }
 
     #[tokio::test]
-    async fn when_handler_fails_one_message_should_report_only_that_message() -> anyhow::Result<()>
-    {
+    async fn when_handler_fails_one_message_should_report_only_that_message() -> anyhow::Result<()> {
         let event = change_tracker_event()?;
         let failing = message_ids(&event)[1].clone();
 
         let response = process_sqs_batch(event, |message| async move {
-            if message.body.contains("O-1002") {
-                Err(MessageFailure::new("order O-1002 refused"))
-            } else {
-                Ok(())
-            }
+            if message.body.contains("O-1002") { Err(MessageFailure::new("order O-1002 refused")) } else { Ok(()) }
         })
         .await;
 
-        ensure!(
-            failures(&response) == vec![failing],
-            "failures {:?}",
-            failures(&response)
-        );
+        ensure!(failures(&response) == vec![failing], "failures {:?}", failures(&response));
         Ok(())
     }
 
     #[tokio::test]
-    async fn when_a_message_has_no_body_should_report_it_without_calling_the_handler()
-    -> anyhow::Result<()> {
+    async fn when_a_message_has_no_body_should_report_it_without_calling_the_handler() -> anyhow::Result<()> {
         let mut event = change_tracker_event()?;
         event.records[0].body = None;
         let without_body = message_ids(&event)[0].clone();
@@ -460,10 +352,7 @@ mod batch_helper {
         .await;
 
         ensure!(failures(&response) == vec![without_body]);
-        ensure!(
-            calls.load(Ordering::SeqCst) == 1,
-            "only the message with a body is handled"
-        );
+        ensure!(calls.load(Ordering::SeqCst) == 1, "only the message with a body is handled");
         Ok(())
     }
 
@@ -480,17 +369,14 @@ mod batch_helper {
     }
 
     #[tokio::test]
-    async fn when_the_sample_event_is_handled_should_give_each_body_and_receive_count()
-    -> anyhow::Result<()> {
+    async fn when_the_sample_event_is_handled_should_give_each_body_and_receive_count() -> anyhow::Result<()> {
         let seen = Mutex::new(Vec::<SqsMessageIn>::new());
 
         let response = process_sqs_batch(change_tracker_event()?, |message| {
             let seen = &seen;
             async move {
                 let change: serde_json::Value = serde_json::from_str(&message.body)?;
-                seen.lock()
-                    .map_err(|_| MessageFailure::new("poisoned"))?
-                    .push(message);
+                seen.lock().map_err(|_| MessageFailure::new("poisoned"))?.push(message);
                 change.get("OrderId").context("OrderId")?;
                 Ok(())
             }
@@ -502,12 +388,7 @@ mod batch_helper {
         let mut orders: Vec<String> = seen
             .iter()
             .filter_map(|m| serde_json::from_str::<serde_json::Value>(&m.body).ok())
-            .filter_map(|change| {
-                change
-                    .get("OrderId")
-                    .and_then(|o| o.as_str())
-                    .map(str::to_owned)
-            })
+            .filter_map(|change| change.get("OrderId").and_then(|o| o.as_str()).map(str::to_owned))
             .collect();
         orders.sort();
         ensure!(orders == ["O-1001", "O-1002"], "orders {orders:?}");
@@ -516,8 +397,7 @@ mod batch_helper {
     }
 
     #[tokio::test]
-    async fn when_embedded_messages_are_shaped_as_an_sqs_event_should_read_like_a_lambda_event()
-    -> anyhow::Result<()> {
+    async fn when_embedded_messages_are_shaped_as_an_sqs_event_should_read_like_a_lambda_event() -> anyhow::Result<()> {
         let queue = EmbeddedQueue::new(SqliteDb::in_memory()?)?;
         queue.send(QUEUE, outgoing(2)).await?;
         let received = queue.receive(QUEUE, 10, HIDE).await?;
@@ -538,9 +418,7 @@ mod batch_helper {
         let response = process_sqs_batch(event, |message| {
             let seen = &seen;
             async move {
-                seen.lock()
-                    .map_err(|_| MessageFailure::new("poisoned"))?
-                    .push(message.body);
+                seen.lock().map_err(|_| MessageFailure::new("poisoned"))?.push(message.body);
                 Ok(())
             }
         })
@@ -564,17 +442,11 @@ mod sqs_adapter {
     async fn when_sqs_is_unreachable_should_report_unavailable() -> anyhow::Result<()> {
         // Port 9 (discard) is closed on a test machine: the connection is refused.
         let client = client_for_endpoint("http://127.0.0.1:9");
-        let queue = SqsQueue::new(
-            client,
-            HashMap::from([(QUEUE, "http://127.0.0.1:9/000000000000/q".to_owned())]),
-        );
+        let queue = SqsQueue::new(client, HashMap::from([(QUEUE, "http://127.0.0.1:9/000000000000/q".to_owned())]));
 
         let result = queue.receive(QUEUE, 1, HIDE).await;
 
-        ensure!(
-            matches!(result, Err(QueueError::Unavailable(_))),
-            "got {result:?}"
-        );
+        ensure!(matches!(result, Err(QueueError::Unavailable(_))), "got {result:?}");
         Ok(())
     }
 
@@ -588,13 +460,8 @@ mod sqs_adapter {
 
         let result = SqsQueue::from_env(client_for_endpoint("http://127.0.0.1:9"));
 
-        let error = result
-            .err()
-            .context("from_env succeeded without the variable")?;
-        ensure!(
-            error.to_string().contains(var),
-            "error {error} does not name {var}"
-        );
+        let error = result.err().context("from_env succeeded without the variable")?;
+        ensure!(error.to_string().contains(var), "error {error} does not name {var}");
         Ok(())
     }
 
@@ -604,10 +471,7 @@ mod sqs_adapter {
 
         let result = queue.send(QUEUE, outgoing(1)).await;
 
-        ensure!(
-            matches!(result, Err(QueueError::Invalid(_))),
-            "got {result:?}"
-        );
+        ensure!(matches!(result, Err(QueueError::Invalid(_))), "got {result:?}");
         Ok(())
     }
 }

@@ -62,7 +62,13 @@ async fn main() -> anyhow::Result<()> {
             let all: Vec<&str> = permission::ALL.iter().map(|(name, _)| *name).collect();
             let scope = scope.unwrap_or_else(|| all.join(" "));
             let permissions: Vec<&str> = scope.split_whitespace().collect();
-            let token = jwt.mint(&TenantId::parse(&tenant)?, &UserId::parse(&user)?, &permissions, chrono::Utc::now().timestamp(), ttl_hours * 3600)?;
+            let token = jwt.mint(
+                &TenantId::parse(&tenant)?,
+                &UserId::parse(&user)?,
+                &permissions,
+                chrono::Utc::now().timestamp(),
+                ttl_hours * 3600,
+            )?;
             println!("{token}");
             Ok(())
         }
@@ -104,7 +110,10 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     telemetry::init(config.log_format);
-    let addr: SocketAddr = std::env::var("OMS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into()).parse().context("OMS_ADDR must be host:port")?;
+    let addr: SocketAddr = std::env::var("OMS_ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:3000".into())
+        .parse()
+        .context("OMS_ADDR must be host:port")?;
     let secret = local_secret(&config)?;
     let deps = Deps::from_config(&config).await?;
     if load_demo {
@@ -115,7 +124,13 @@ async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     }
     let jwt = LocalJwt::new(&secret);
     let all: Vec<&str> = permission::ALL.iter().map(|(name, _)| *name).collect();
-    let demo_token = jwt.mint(&TenantId::parse(demo::TENANT)?, &UserId::parse("demo-user")?, &all, chrono::Utc::now().timestamp(), 30 * 24 * 3600)?;
+    let demo_token = jwt.mint(
+        &TenantId::parse(demo::TENANT)?,
+        &UserId::parse("demo-user")?,
+        &all,
+        chrono::Utc::now().timestamp(),
+        30 * 24 * 3600,
+    )?;
 
     let state = Arc::new(AppState { deps: deps.clone(), auth: AuthMode::Local(jwt) });
     let app = http::router(state, None).route("/health", axum::routing::get(http::health));
@@ -129,7 +144,8 @@ async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     }
     for spec in catalog::FUNCTIONS {
         if let Trigger::Schedule(expression) = spec.trigger {
-            let period = dispatch::rate_period(expression).with_context(|| format!("{}: unsupported schedule {expression}", spec.name))?;
+            let period = dispatch::rate_period(expression)
+                .with_context(|| format!("{}: unsupported schedule {expression}", spec.name))?;
             tasks.push(tokio::spawn(schedule_forever(deps.clone(), spec.name, period, stop_rx.clone())));
         }
     }
@@ -171,7 +187,12 @@ async fn shutdown_signal() {
 }
 
 /// Feeds the embedded queue into the same batch handler the SQS Lambda runs.
-async fn drain_forever(deps: Deps, queue: Arc<oms_core::queue::embedded::EmbeddedQueue>, name: QueueName, mut stop: watch::Receiver<bool>) {
+async fn drain_forever(
+    deps: Deps,
+    queue: Arc<oms_core::queue::embedded::EmbeddedQueue>,
+    name: QueueName,
+    mut stop: watch::Receiver<bool>,
+) {
     while !*stop.borrow() {
         let report = batch::drain_once(queue.as_ref(), name, Duration::from_secs(30), |message| {
             let deps = deps.clone();

@@ -51,7 +51,8 @@ fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Optio
 }
 
 fn mint(data: &Path) -> String {
-    let out = Command::new(BIN).arg("mint-token").env("OMS_DATA_DIR", data).env_remove("OMS_JWT_SECRET").output().unwrap();
+    let out =
+        Command::new(BIN).arg("mint-token").env("OMS_DATA_DIR", data).env_remove("OMS_JWT_SECRET").output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -61,10 +61,20 @@ impl std::fmt::Debug for LocalJwt {
 
 impl LocalJwt {
     pub fn new(secret: &str) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret.as_bytes()), decoding: DecodingKey::from_secret(secret.as_bytes()) }
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        }
     }
 
-    pub fn mint(&self, tenant: &TenantId, user: &UserId, permissions: &[&str], now: i64, ttl_seconds: i64) -> anyhow::Result<String> {
+    pub fn mint(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        permissions: &[&str],
+        now: i64,
+        ttl_seconds: i64,
+    ) -> anyhow::Result<String> {
         let claims = Claims {
             sub: user.as_str().into(),
             tenant: tenant.as_str().into(),
@@ -97,25 +107,39 @@ pub enum AuthMode {
 
 fn caller_from_claims(sub: Option<&str>, tenant: Option<&str>, scope: Option<&str>) -> Result<Caller, OmsError> {
     let tenant = tenant.ok_or_else(|| OmsError::Unauthorized("the token has no tenant claim".into()))?;
-    let tenant = TenantId::parse(tenant).map_err(|e| OmsError::Unauthorized(format!("the token's tenant claim is invalid: {e}")))?;
+    let tenant = TenantId::parse(tenant)
+        .map_err(|e| OmsError::Unauthorized(format!("the token's tenant claim is invalid: {e}")))?;
     let user = sub.ok_or_else(|| OmsError::Unauthorized("the token has no sub claim".into()))?;
-    let user = UserId::parse(user).map_err(|e| OmsError::Unauthorized(format!("the token's sub claim is invalid: {e}")))?;
+    let user =
+        UserId::parse(user).map_err(|e| OmsError::Unauthorized(format!("the token's sub claim is invalid: {e}")))?;
     let permissions = scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     Ok(Caller { tenant, user, permissions })
 }
 
 /// Authenticates a request from its headers and (in Lambda) its request context.
-pub fn authenticate(mode: &AuthMode, headers: &HeaderMap, extensions: &axum::http::Extensions) -> Result<Caller, OmsError> {
+pub fn authenticate(
+    mode: &AuthMode,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Result<Caller, OmsError> {
     match mode {
         AuthMode::Authorizer => {
             let claims = match extensions.request_context_ref() {
                 #[allow(irrefutable_let_patterns)]
-                Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims),
+                Some(RequestContext::ApiGatewayV2(ctx)) => {
+                    ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
+                }
                 _ => None,
             };
-            let claims = claims.ok_or_else(|| OmsError::Unauthorized("no verified token: send Authorization: Bearer <token>".into()))?;
+            let claims = claims.ok_or_else(|| {
+                OmsError::Unauthorized("no verified token: send Authorization: Bearer <token>".into())
+            })?;
             let tenant = claims.get("tenant").or_else(|| claims.get("custom:tenant"));
-            caller_from_claims(claims.get("sub").map(String::as_str), tenant.map(String::as_str), claims.get("scope").map(String::as_str))
+            caller_from_claims(
+                claims.get("sub").map(String::as_str),
+                tenant.map(String::as_str),
+                claims.get("scope").map(String::as_str),
+            )
         }
         AuthMode::Local(jwt) => {
             let header = headers
@@ -136,7 +160,9 @@ pub fn authenticate(mode: &AuthMode, headers: &HeaderMap, extensions: &axum::htt
 pub fn check_tenant_headers(headers: &HeaderMap, caller: &Caller) -> Result<(), OmsError> {
     let expected = caller.tenant.as_str();
     let refuse = |header: &str, named: &str| {
-        Err(OmsError::Forbidden(format!("header {header} names tenant {named:?} but the token is for tenant {expected:?}")))
+        Err(OmsError::Forbidden(format!(
+            "header {header} names tenant {named:?} but the token is for tenant {expected:?}"
+        )))
     };
     for name in ["x-vol-tenant", "selectedorganization"] {
         if let Some(value) = headers.get(name) {
@@ -151,7 +177,9 @@ pub fn check_tenant_headers(headers: &HeaderMap, caller: &Caller) -> Result<(), 
         let account = serde_json::from_str::<serde_json::Value>(raw)
             .ok()
             .and_then(|v| v.get("account").and_then(|a| a.as_str().map(str::to_owned)))
-            .ok_or_else(|| OmsError::validation("x-site-context", "must be a JSON object with an \"account\" naming the tenant"))?;
+            .ok_or_else(|| {
+                OmsError::validation("x-site-context", "must be a JSON object with an \"account\" naming the tenant")
+            })?;
         if account != expected {
             return refuse("x-site-context", &account);
         }
@@ -164,16 +192,25 @@ mod tests {
     use super::*;
 
     fn caller(tenant: &str) -> Caller {
-        Caller { tenant: TenantId::parse(tenant).unwrap(), user: UserId::parse("u").unwrap(), permissions: BTreeSet::new() }
+        Caller {
+            tenant: TenantId::parse(tenant).unwrap(),
+            user: UserId::parse("u").unwrap(),
+            permissions: BTreeSet::new(),
+        }
     }
 
     #[test]
     fn when_token_is_minted_should_verify_with_the_same_secret_only() {
         let jwt = LocalJwt::new("a-local-secret-of-some-length");
         let now = chrono::Utc::now().timestamp();
-        let token = jwt.mint(&TenantId::parse("demo").unwrap(), &UserId::parse("alice").unwrap(), &["api::order::read"], now, 60).unwrap();
+        let token = jwt
+            .mint(&TenantId::parse("demo").unwrap(), &UserId::parse("alice").unwrap(), &["api::order::read"], now, 60)
+            .unwrap();
         let claims = jwt.verify(&token).unwrap();
-        assert_eq!((claims.tenant.as_str(), claims.sub.as_str(), claims.scope.as_str()), ("demo", "alice", "api::order::read"));
+        assert_eq!(
+            (claims.tenant.as_str(), claims.sub.as_str(), claims.scope.as_str()),
+            ("demo", "alice", "api::order::read")
+        );
         assert!(LocalJwt::new("another-secret-entirely").verify(&token).is_err());
     }
 
@@ -181,7 +218,8 @@ mod tests {
     fn when_token_is_expired_should_be_unauthorized() {
         let jwt = LocalJwt::new("a-local-secret-of-some-length");
         let long_ago = chrono::Utc::now().timestamp() - 3600;
-        let token = jwt.mint(&TenantId::parse("demo").unwrap(), &UserId::parse("alice").unwrap(), &[], long_ago, 60).unwrap();
+        let token =
+            jwt.mint(&TenantId::parse("demo").unwrap(), &UserId::parse("alice").unwrap(), &[], long_ago, 60).unwrap();
         assert!(matches!(jwt.verify(&token), Err(OmsError::Unauthorized(_))));
     }
 

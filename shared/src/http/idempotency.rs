@@ -48,7 +48,14 @@ enum Claim {
     Replay(Response),
 }
 
-pub async fn replay_or_run(deps: &Deps, caller: &Caller, route: &str, header: &HeaderValue, req: Request, next: Next) -> Result<Response, OmsError> {
+pub async fn replay_or_run(
+    deps: &Deps,
+    caller: &Caller,
+    route: &str,
+    header: &HeaderValue,
+    req: Request,
+    next: Next,
+) -> Result<Response, OmsError> {
     let key = parse_key(header)?;
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, MAX_BODY)
@@ -62,20 +69,27 @@ pub async fn replay_or_run(deps: &Deps, caller: &Caller, route: &str, header: &H
     }
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let (mut head, body) = response.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|e| OmsError::Internal(anyhow::anyhow!("reading the response: {e}")))?;
+    let bytes =
+        to_bytes(body, MAX_BODY).await.map_err(|e| OmsError::Internal(anyhow::anyhow!("reading the response: {e}")))?;
     if head.status.is_server_error() {
         // Nothing was decided: let a retry with the same key run again.
         if let Err(e) = deps.store.delete(&record, Some(Condition::Equals("fingerprint".into(), print.into()))).await {
             tracing::warn!(error = %e, "could not release an idempotency claim");
         }
     } else {
-        let content_type = head.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+        let content_type = head
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json");
         let done = Update::new()
             .set("state", "done")
             .set("status", head.status.as_u16())
             .set("contentType", content_type)
             .set("body", String::from_utf8_lossy(&bytes).into_owned());
-        if let Err(e) = deps.store.update(&record, done, Some(Condition::Equals("fingerprint".into(), print.into()))).await {
+        if let Err(e) =
+            deps.store.update(&record, done, Some(Condition::Equals("fingerprint".into(), print.into()))).await
+        {
             tracing::warn!(error = %e, "could not store the response of an idempotent request");
         }
     }
@@ -100,18 +114,27 @@ async fn claim(deps: &Deps, record: &Key, print: &str) -> Result<Claim, OmsError
         }
         let Some(existing) = deps.store.get(record).await? else { continue };
         if existing.get("fingerprint").and_then(Value::as_str) != Some(print) {
-            return Err(OmsError::validation("Idempotency-Key", "was already used for a different request; use a new key"));
+            return Err(OmsError::validation(
+                "Idempotency-Key",
+                "was already used for a different request; use a new key",
+            ));
         }
         if existing.get("state").and_then(Value::as_str) == Some("done") {
             return Ok(Claim::Replay(stored_response(&existing)?));
         }
         let locked_until = existing.get("lockedUntil").and_then(Value::as_i64).unwrap_or(0);
         if locked_until > now_ms {
-            return Err(OmsError::Conflict("a request with this Idempotency-Key is still being processed; retry shortly".into()));
+            return Err(OmsError::Conflict(
+                "a request with this Idempotency-Key is still being processed; retry shortly".into(),
+            ));
         }
         // The first attempt died mid-way: take its claim over, unless someone else just did.
         let take_over = Update::new().set("lockedUntil", json!(now_ms + LOCK_MS));
-        match deps.store.update(record, take_over, Some(Condition::Equals("lockedUntil".into(), json!(locked_until)))).await {
+        match deps
+            .store
+            .update(record, take_over, Some(Condition::Equals("lockedUntil".into(), json!(locked_until))))
+            .await
+        {
             Ok(_) => return Ok(Claim::Run),
             Err(StoreError::ConditionFailed) => {}
             Err(e) => return Err(e.into()),
@@ -121,7 +144,11 @@ async fn claim(deps: &Deps, record: &Key, print: &str) -> Result<Claim, OmsError
 }
 
 fn stored_response(record: &Item) -> Result<Response, OmsError> {
-    let status = record.get("status").and_then(Value::as_u64).and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::OK);
+    let status = record
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
     let body = record.get("body").and_then(Value::as_str).unwrap_or_default().to_owned();
     let content_type = record.get("contentType").and_then(Value::as_str).unwrap_or("application/json").to_owned();
     Response::builder()

@@ -87,7 +87,9 @@ async fn guarded(guard: &RouteGuard, mut req: Request, next: Next) -> Result<Res
     tracing::Span::current().record("tenant", caller.tenant.as_str());
     req.extensions_mut().insert(caller.clone());
     match req.headers().get(idempotency::HEADER).cloned() {
-        Some(key) if guard.route.mutating => idempotency::replay_or_run(&guard.state.deps, &caller, guard.function, &key, req, next).await,
+        Some(key) if guard.route.mutating => {
+            idempotency::replay_or_run(&guard.state.deps, &caller, guard.function, &key, req, next).await
+        }
         _ => Ok(next.run(req).await),
     }
 }
@@ -110,7 +112,13 @@ async fn request_span(req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path(), tenant = tracing::field::Empty);
     let started = std::time::Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled"));
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handled"
+        )
+    });
     if let Ok(value) = request_id.parse() {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -29,16 +29,9 @@ pub struct SqsMessageIn {
 impl SqsMessageIn {
     /// `None` when the record has no id or no body: such a record cannot be processed.
     fn from_record(record: &SqsMessage) -> Option<Self> {
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|count| count.parse().ok())
-            .unwrap_or(1);
-        Some(Self {
-            message_id: record.message_id.clone()?,
-            body: record.body.clone()?,
-            receive_count,
-        })
+        let receive_count =
+            record.attributes.get("ApproximateReceiveCount").and_then(|count| count.parse().ok()).unwrap_or(1);
+        Some(Self { message_id: record.message_id.clone()?, body: record.body.clone()?, receive_count })
     }
 }
 
@@ -83,9 +76,7 @@ where
             let span = tracing::info_span!("sqs_message", message_id = %id);
             async move {
                 let Some(message) = SqsMessageIn::from_record(&record) else {
-                    tracing::error!(
-                        "SQS record without a message id or body; left to the dead-letter queue"
-                    );
+                    tracing::error!("SQS record without a message id or body; left to the dead-letter queue");
                     return Some(id);
                 };
                 match handler(message).await {
@@ -117,11 +108,7 @@ where
 /// Shapes embedded-queue messages as the event Lambda would receive from SQS for `queue_arn`.
 pub fn received_to_sqs_event(messages: &[ReceivedMessage], queue_arn: &str) -> SqsEvent {
     // arn:aws:sqs:<region>:<account>:<name>
-    let region = queue_arn
-        .split(':')
-        .nth(3)
-        .filter(|region| !region.is_empty())
-        .map(str::to_owned);
+    let region = queue_arn.split(':').nth(3).filter(|region| !region.is_empty()).map(str::to_owned);
     let mut event = SqsEvent::default();
     event.records = messages
         .iter()
@@ -131,14 +118,8 @@ pub fn received_to_sqs_event(messages: &[ReceivedMessage], queue_arn: &str) -> S
             record.receipt_handle = Some(message.receipt_handle.clone());
             record.body = Some(message.body.clone());
             record.attributes = HashMap::from([
-                (
-                    "ApproximateReceiveCount".to_owned(),
-                    message.receive_count.to_string(),
-                ),
-                (
-                    "SentTimestamp".to_owned(),
-                    message.sent_at.timestamp_millis().to_string(),
-                ),
+                ("ApproximateReceiveCount".to_owned(), message.receive_count.to_string()),
+                ("SentTimestamp".to_owned(), message.sent_at.timestamp_millis().to_string()),
             ]);
             record.event_source = Some("aws:sqs".to_owned());
             record.event_source_arn = Some(queue_arn.to_owned());
@@ -179,20 +160,11 @@ where
     if messages.is_empty() {
         return Ok(DrainReport::default());
     }
-    let response = process_sqs_batch(
-        received_to_sqs_event(&messages, &local_queue_arn(name)),
-        handler,
-    )
-    .await;
-    let failed: HashSet<&str> = response
-        .batch_item_failures
-        .iter()
-        .map(|failure| failure.item_identifier.as_str())
-        .collect();
+    let response = process_sqs_batch(received_to_sqs_event(&messages, &local_queue_arn(name)), handler).await;
+    let failed: HashSet<&str> =
+        response.batch_item_failures.iter().map(|failure| failure.item_identifier.as_str()).collect();
     // Lambda treats an unknown or empty identifier as a failure of the whole batch; so do we.
-    let whole_batch_failed = failed
-        .iter()
-        .any(|id| !messages.iter().any(|message| message.message_id == *id));
+    let whole_batch_failed = failed.iter().any(|id| !messages.iter().any(|message| message.message_id == *id));
     let to_ack: Vec<String> = if whole_batch_failed {
         Vec::new()
     } else {
@@ -203,8 +175,5 @@ where
             .collect()
     };
     queue.ack(name, &to_ack).await?;
-    Ok(DrainReport {
-        delivered: messages.len(),
-        failed: messages.len() - to_ack.len(),
-    })
+    Ok(DrainReport { delivered: messages.len(), failed: messages.len() - to_ack.len() })
 }

@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::OnceCell;
 
-use crate::ports::{
-    MAX_RECEIVE_COUNT, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage,
-};
+use crate::ports::{MAX_RECEIVE_COUNT, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
 use crate::sqlite::SqliteDb;
 
 /// SQS refuses to receive more than 10 messages per call; the embedded queue behaves the same.
@@ -46,10 +44,7 @@ impl EmbeddedQueue {
     /// Uses the shared database; the `queue_` tables are created when absent, on first use
     /// (the database is only reachable asynchronously, and `new` is not async).
     pub fn new(db: SqliteDb) -> anyhow::Result<Self> {
-        Ok(Self {
-            db,
-            schema: Arc::new(OnceCell::new()),
-        })
+        Ok(Self { db, schema: Arc::new(OnceCell::new()) })
     }
 
     /// The database, once the tables exist.
@@ -90,10 +85,7 @@ impl EmbeddedQueue {
     /// Messages in the queue, visible or in flight (dead letters excluded).
     pub async fn pending_count(&self, queue: QueueName) -> anyhow::Result<usize> {
         let name = queue.as_str().to_owned();
-        self.db()
-            .await?
-            .call(move |conn| count_in(conn, &name))
-            .await
+        self.db().await?.call(move |conn| count_in(conn, &name)).await
     }
 }
 
@@ -106,11 +98,8 @@ fn now_ms() -> i64 {
 }
 
 fn count_in(conn: &Connection, queue: &str) -> anyhow::Result<usize> {
-    let count: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
-        params![queue],
-        |row| row.get(0),
-    )?;
+    let count: i64 =
+        conn.query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", params![queue], |row| row.get(0))?;
     Ok(usize::try_from(count)?)
 }
 
@@ -129,11 +118,7 @@ struct Candidate {
 
 #[async_trait]
 impl MessageQueue for EmbeddedQueue {
-    async fn send(
-        &self,
-        queue: QueueName,
-        messages: Vec<OutgoingMessage>,
-    ) -> Result<(), QueueError> {
+    async fn send(&self, queue: QueueName, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -168,9 +153,7 @@ impl MessageQueue for EmbeddedQueue {
         visibility: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         if visibility > MAX_VISIBILITY {
-            return Err(QueueError::Invalid(format!(
-                "visibility {visibility:?} exceeds 12 hours"
-            )));
+            return Err(QueueError::Invalid(format!("visibility {visibility:?} exceeds 12 hours")));
         }
         let max = max.min(MAX_RECEIVE_BATCH);
         if max == 0 {
@@ -263,9 +246,8 @@ impl MessageQueue for EmbeddedQueue {
                 {
                     // A stale handle (the message was received again since) matches no row: SQS
                     // semantics, the newer delivery owns the message.
-                    let mut delete = tx.prepare_cached(
-                        "DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2",
-                    )?;
+                    let mut delete =
+                        tx.prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2")?;
                     for handle in &handles {
                         delete.execute(params![name, handle])?;
                     }
@@ -279,11 +261,6 @@ impl MessageQueue for EmbeddedQueue {
 
     async fn dead_letter_count(&self, queue: QueueName) -> Result<usize, QueueError> {
         let dlq = dlq_name(queue);
-        self.db()
-            .await
-            .map_err(unavailable)?
-            .call(move |conn| count_in(conn, &dlq))
-            .await
-            .map_err(unavailable)
+        self.db().await.map_err(unavailable)?.call(move |conn| count_in(conn, &dlq)).await.map_err(unavailable)
     }
 }

@@ -16,8 +16,7 @@ use aws_sdk_sqs::types::{
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    MAX_RECEIVE_COUNT, MAX_SEND_BATCH, MessageQueue, OutgoingMessage, QueueError, QueueName,
-    ReceivedMessage,
+    MAX_RECEIVE_COUNT, MAX_SEND_BATCH, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage,
 };
 
 /// ReceiveMessage and DeleteMessageBatch take at most 10 entries.
@@ -54,10 +53,7 @@ impl SqsQueue {
         for queue in QueueName::ALL {
             let var = queue.url_env();
             let url = std::env::var(var).map_err(|err| {
-                anyhow::anyhow!(
-                    "environment variable {var} (URL of the {} queue): {err}",
-                    queue.as_str()
-                )
+                anyhow::anyhow!("environment variable {var} (URL of the {} queue): {err}", queue.as_str())
             })?;
             urls.insert(queue, url);
         }
@@ -65,26 +61,20 @@ impl SqsQueue {
     }
 
     fn url(&self, queue: QueueName) -> Result<&str, QueueError> {
-        self.urls.get(&queue).map(String::as_str).ok_or_else(|| {
-            QueueError::Invalid(format!("no URL configured for queue {}", queue.as_str()))
-        })
+        self.urls
+            .get(&queue)
+            .map(String::as_str)
+            .ok_or_else(|| QueueError::Invalid(format!("no URL configured for queue {}", queue.as_str())))
     }
 
     /// Sends one chunk of at most [`MAX_SEND_BATCH`] messages; returns the ids that failed.
-    async fn send_chunk(
-        &self,
-        url: &str,
-        chunk: &[OutgoingMessage],
-    ) -> Result<Vec<String>, QueueError> {
+    async fn send_chunk(&self, url: &str, chunk: &[OutgoingMessage]) -> Result<Vec<String>, QueueError> {
         // Entry ids are positions: caller ids need not match SQS's id alphabet.
         let entries = chunk
             .iter()
             .enumerate()
             .map(|(position, message)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(position.to_string())
-                    .message_body(&message.body)
-                    .build()
+                SendMessageBatchRequestEntry::builder().id(position.to_string()).message_body(&message.body).build()
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| QueueError::Invalid(err.to_string()))?;
@@ -98,17 +88,8 @@ impl SqsQueue {
             .map_err(|err| map_sdk_error("SendMessageBatch", err))?;
         let mut failed = Vec::new();
         for entry in output.failed() {
-            tracing::warn!(
-                code = entry.code(),
-                message = entry.message(),
-                "SQS refused a message"
-            );
-            match entry
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|position| chunk.get(position))
-            {
+            tracing::warn!(code = entry.code(), message = entry.message(), "SQS refused a message");
+            match entry.id().parse::<usize>().ok().and_then(|position| chunk.get(position)) {
                 Some(message) => failed.push(message.id.clone()),
                 // An id we did not send: we cannot tell which message failed, so all may have.
                 None => return Ok(chunk.iter().map(|message| message.id.clone()).collect()),
@@ -130,17 +111,13 @@ impl SqsQueue {
             .map_err(|err| map_sdk_error("GetQueueAttributes", err))?;
         let attributes = output.attributes();
         let mut total = 0;
-        for name in [
-            QueueAttributeName::ApproximateNumberOfMessages,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        ] {
-            let value = attributes
-                .and_then(|attributes| attributes.get(&name))
-                .map(String::as_str)
-                .unwrap_or("0");
-            total += value.parse::<usize>().map_err(|err| {
-                QueueError::Unavailable(format!("{} = {value:?}: {err}", name.as_str()))
-            })?;
+        for name in
+            [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+        {
+            let value = attributes.and_then(|attributes| attributes.get(&name)).map(String::as_str).unwrap_or("0");
+            total += value
+                .parse::<usize>()
+                .map_err(|err| QueueError::Unavailable(format!("{} = {value:?}: {err}", name.as_str())))?;
         }
         Ok(total)
     }
@@ -148,11 +125,7 @@ impl SqsQueue {
 
 #[async_trait]
 impl MessageQueue for SqsQueue {
-    async fn send(
-        &self,
-        queue: QueueName,
-        messages: Vec<OutgoingMessage>,
-    ) -> Result<(), QueueError> {
+    async fn send(&self, queue: QueueName, messages: Vec<OutgoingMessage>) -> Result<(), QueueError> {
         let url = self.url(queue)?;
         let mut not_sent = Vec::new();
         let mut last_error = None;
@@ -186,9 +159,7 @@ impl MessageQueue for SqsQueue {
             return Ok(Vec::new());
         }
         if visibility.as_secs() > MAX_VISIBILITY_SECS {
-            return Err(QueueError::Invalid(format!(
-                "visibility {visibility:?} exceeds 12 hours"
-            )));
+            return Err(QueueError::Invalid(format!("visibility {visibility:?} exceeds 12 hours")));
         }
         // SQS counts visibility in whole seconds; rounding up never shows a message early.
         let visibility_secs = visibility.as_secs() + u64::from(visibility.subsec_nanos() > 0);
@@ -213,10 +184,7 @@ impl MessageQueue for SqsQueue {
                 .iter()
                 .enumerate()
                 .map(|(position, handle)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(position.to_string())
-                        .receipt_handle(handle)
-                        .build()
+                    DeleteMessageBatchRequestEntry::builder().id(position.to_string()).receipt_handle(handle).build()
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|err| QueueError::Invalid(err.to_string()))?;
@@ -237,11 +205,7 @@ impl MessageQueue for SqsQueue {
                     )));
                 }
                 // An invalid or expired receipt: the message is redelivered, as with a stale handle.
-                tracing::warn!(
-                    code = entry.code(),
-                    message = entry.message(),
-                    "SQS ignored an ack"
-                );
+                tracing::warn!(code = entry.code(), message = entry.message(), "SQS ignored an ack");
             }
         }
         Ok(())
@@ -260,9 +224,7 @@ impl MessageQueue for SqsQueue {
         let policy = output
             .attributes()
             .and_then(|attributes| attributes.get(&QueueAttributeName::RedrivePolicy))
-            .ok_or_else(|| {
-                QueueError::Invalid(format!("queue {} has no RedrivePolicy", queue.as_str()))
-            })?;
+            .ok_or_else(|| QueueError::Invalid(format!("queue {} has no RedrivePolicy", queue.as_str())))?;
         let dlq_name = dead_letter_queue_name(policy)?;
         let dlq_url = self
             .client
@@ -272,39 +234,28 @@ impl MessageQueue for SqsQueue {
             .await
             .map_err(|err| map_sdk_error("GetQueueUrl", err))?
             .queue_url
-            .ok_or_else(|| {
-                QueueError::Unavailable(format!("GetQueueUrl returned no URL for {dlq_name}"))
-            })?;
+            .ok_or_else(|| QueueError::Unavailable(format!("GetQueueUrl returned no URL for {dlq_name}")))?;
         self.message_count(&dlq_url).await
     }
 }
 
 /// The queue name at the end of the RedrivePolicy's deadLetterTargetArn.
 fn dead_letter_queue_name(policy: &str) -> Result<String, QueueError> {
-    let policy: serde_json::Value = serde_json::from_str(policy)
-        .map_err(|err| QueueError::Invalid(format!("RedrivePolicy {policy:?}: {err}")))?;
+    let policy: serde_json::Value =
+        serde_json::from_str(policy).map_err(|err| QueueError::Invalid(format!("RedrivePolicy {policy:?}: {err}")))?;
     policy
         .get("deadLetterTargetArn")
         .and_then(serde_json::Value::as_str)
         .and_then(|arn| arn.rsplit(':').next())
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| {
-            QueueError::Invalid(format!(
-                "RedrivePolicy without deadLetterTargetArn: {policy}"
-            ))
-        })
+        .ok_or_else(|| QueueError::Invalid(format!("RedrivePolicy without deadLetterTargetArn: {policy}")))
 }
 
 fn to_received(message: &Message) -> Result<ReceivedMessage, QueueError> {
-    let missing = |field: &str| {
-        QueueError::Unavailable(format!("ReceiveMessage returned a message without {field}"))
-    };
+    let missing = |field: &str| QueueError::Unavailable(format!("ReceiveMessage returned a message without {field}"));
     let attribute = |name: MessageSystemAttributeName| {
-        message
-            .attributes()
-            .and_then(|attributes| attributes.get(&name))
-            .map(String::as_str)
+        message.attributes().and_then(|attributes| attributes.get(&name)).map(String::as_str)
     };
     let receive_count = attribute(MessageSystemAttributeName::ApproximateReceiveCount)
         .and_then(|count| count.parse::<u32>().ok())
@@ -314,14 +265,8 @@ fn to_received(message: &Message) -> Result<ReceivedMessage, QueueError> {
         .and_then(DateTime::from_timestamp_millis)
         .unwrap_or_else(Utc::now);
     Ok(ReceivedMessage {
-        message_id: message
-            .message_id()
-            .ok_or_else(|| missing("MessageId"))?
-            .to_owned(),
-        receipt_handle: message
-            .receipt_handle()
-            .ok_or_else(|| missing("ReceiptHandle"))?
-            .to_owned(),
+        message_id: message.message_id().ok_or_else(|| missing("MessageId"))?.to_owned(),
+        receipt_handle: message.receipt_handle().ok_or_else(|| missing("ReceiptHandle"))?.to_owned(),
         body: message.body().unwrap_or_default().to_owned(),
         receive_count,
         sent_at,
@@ -335,24 +280,15 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let retryable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(service) => {
             service.raw().status().is_server_error()
-                || service
-                    .err()
-                    .code()
-                    .is_some_and(|code| RETRYABLE_CODES.contains(&code))
+                || service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code))
         }
         _ => false,
     };
     let message = format!("{operation}: {}", DisplayErrorContext(&err));
-    if retryable {
-        QueueError::Unavailable(message)
-    } else {
-        QueueError::Invalid(message)
-    }
+    if retryable { QueueError::Unavailable(message) } else { QueueError::Invalid(message) }
 }
 
 /// A client for a local SQS emulator (moto, LocalStack, ElasticMQ) at `endpoint`.
@@ -384,12 +320,7 @@ pub async fn create_queue_with_dlq(client: &Client, name: &str) -> anyhow::Resul
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "GetQueueAttributes {dlq_name}: {}",
-                DisplayErrorContext(&err)
-            )
-        })?
+        .map_err(|err| anyhow::anyhow!("GetQueueAttributes {dlq_name}: {}", DisplayErrorContext(&err)))?
         .attributes()
         .and_then(|attributes| attributes.get(&QueueAttributeName::QueueArn))
         .cloned()

@@ -89,7 +89,8 @@ pub async fn load(deps: &Deps) -> Result<bool, OmsError> {
         let req: UpsertLocationRequest = serde_json::from_value(json!({
             "Name": name, "Type": kind, "Latitude": lat, "Longitude": lon, "Priority": priority, "Active": true}))
         .map_err(|e| OmsError::Internal(e.into()))?;
-        if inventory::load_location(deps, &caller.tenant, &crate::domain::ids::LocationId::parse(id)?).await?.is_none() {
+        if inventory::load_location(deps, &caller.tenant, &crate::domain::ids::LocationId::parse(id)?).await?.is_none()
+        {
             inventory::upsert_location(deps, &caller.tenant, id, &req).await?;
         }
     }

@@ -70,7 +70,9 @@ pub async fn upsert_location(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(OmsError::Conflict(format!("location {id} was changed by another request; get it again and resend with its Version")))
+    Err(OmsError::Conflict(format!(
+        "location {id} was changed by another request; get it again and resend with its Version"
+    )))
 }
 
 /// One location's stock of one item.
@@ -178,7 +180,10 @@ async fn check_locations_exist(deps: &Deps, tenant: &TenantId, lines: &[SupplyLi
         if !found.contains(&keys::location(tenant, &line.location_id)) {
             return Err(OmsError::validation(
                 format!("Supply[{index}].LocationId"),
-                format!("location {} does not exist; create it with PUT /inventory/api/location/{}", line.location_id, line.location_id),
+                format!(
+                    "location {} does not exist; create it with PUT /inventory/api/location/{}",
+                    line.location_id, line.location_id
+                ),
             ));
         }
     }

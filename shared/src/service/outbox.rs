@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::deps::Deps;
 use crate::domain::ids::TenantId;
 use crate::keys;
-use crate::ports::{Condition, Index, Item, Key, OutgoingMessage, QueueName, Query, SkRange, WriteOp};
+use crate::ports::{Condition, Index, Item, Key, OutgoingMessage, Query, QueueName, SkRange, WriteOp};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
@@ -21,7 +21,13 @@ pub struct OutboxMessage {
 }
 
 /// The write that records `body` for `queue`, to join the transaction of the change.
-pub fn record(deps: &Deps, tenant: &TenantId, queue: QueueName, body: String, now: DateTime<Utc>) -> (WriteOp, OutboxMessage) {
+pub fn record(
+    deps: &Deps,
+    tenant: &TenantId,
+    queue: QueueName,
+    body: String,
+    now: DateTime<Utc>,
+) -> (WriteOp, OutboxMessage) {
     let id = deps.ids.new_id();
     let key = keys::outbox(tenant, &id);
     let mut item = Item::new();

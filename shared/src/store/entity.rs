@@ -29,7 +29,8 @@ pub fn from_item<T: DeserializeOwned>(mut item: Item, extra: &[&str]) -> Result<
     for name in [PK, SK, VERSION].iter().chain(extra) {
         item.remove(*name);
     }
-    serde_json::from_value(Value::Object(item)).map_err(|e| OmsError::Internal(anyhow::anyhow!("a stored item no longer reads as its entity: {e}")))
+    serde_json::from_value(Value::Object(item))
+        .map_err(|e| OmsError::Internal(anyhow::anyhow!("a stored item no longer reads as its entity: {e}")))
 }
 
 /// The version attribute of a stored item (0 when absent).

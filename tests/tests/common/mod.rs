@@ -57,7 +57,8 @@ pub async fn fresh_ports(backend: Backend) -> Option<(Arc<dyn ItemStore>, Arc<dy
             let table = format!("oms-test-{suffix}");
             create_table(&dynamo, &table).await.expect("create table in the emulator");
             let sqs = oms_core::queue::sqs::client_for_endpoint(&sqs_endpoint);
-            let url = create_queue_with_dlq(&sqs, &format!("oms-ct-{suffix}")).await.expect("create queue in the emulator");
+            let url =
+                create_queue_with_dlq(&sqs, &format!("oms-ct-{suffix}")).await.expect("create queue in the emulator");
             let queue = SqsQueue::new(sqs, HashMap::from([(QueueName::ChangeTracker, url)]));
             Some((Arc::new(DynamoStore::new(dynamo, table)), Arc::new(queue)))
         }
@@ -117,7 +118,14 @@ impl TestApp {
     }
 
     /// Sends a request through the router (as the local server and the Lambdas do).
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
