@@ -60,3 +60,27 @@ pub fn timestamp(time: DateTime<Utc>) -> String {
 pub fn demo_marker(t: &TenantId) -> Key {
     Key::new(format!("{}#META", tenant(t)), "DEMO")
 }
+
+pub fn allocation(t: &TenantId, id: &crate::domain::allocation::AllocationId) -> Key {
+    Key::new(format!("{}#ALLOC#{}", tenant(t), id.as_str()), "ALLOC")
+}
+
+/// GSI1 partition of a tenant's allocations, sorted by `updatedAt` (the query endpoint).
+pub fn allocations_by_update(t: &TenantId) -> String {
+    format!("{}#ALLOC", tenant(t))
+}
+
+/// GSI2 partition of one order's allocations.
+pub fn allocations_of_order(t: &TenantId, order: &OrderId) -> String {
+    format!("{}#ORDERALLOC#{}", tenant(t), order.as_str())
+}
+
+/// GSI2 partition that lists every stock row of a tenant (reconciliation).
+pub fn stock_rows(t: &TenantId) -> String {
+    format!("{}#STOCK", tenant(t))
+}
+
+/// Allocation settings of a tenant (strategy).
+pub fn allocation_settings(t: &TenantId) -> Key {
+    Key::new(format!("{}#META", tenant(t)), "ALLOCATION_SETTINGS")
+}

@@ -1,7 +1,9 @@
 //! The pure domain model: identifiers, statuses, orders, locations and inventory. No I/O.
 
+pub mod allocation;
 pub mod ids;
 pub mod inventory;
 pub mod location;
 pub mod order;
+pub mod sourcing;
 pub mod status;

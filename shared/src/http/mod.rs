@@ -1,5 +1,6 @@
 //! HTTP: the routes table wired to handlers, authentication, idempotency, envelopes.
 
+pub mod allocation;
 pub mod auth;
 pub mod body;
 pub mod envelope;
@@ -37,6 +38,16 @@ fn handler_for(function: &str) -> Option<MethodRouter<SharedState>> {
         "location-get" => get(inventory::get_location),
         "supply-post" => post(inventory::post_supply),
         "availability-get" => get(inventory::get_availability),
+        "allocation-create" => post(allocation::create),
+        "allocation-get" => get(allocation::get),
+        "allocation-update" => put(allocation::update),
+        "allocation-query" => post(allocation::query),
+        "allocation-reallocate" => put(allocation::reallocate),
+        "allocation-cancel" => put(allocation::cancel),
+        "allocation-explain" => get(allocation::explain),
+        "allocation-reconcile" => post(allocation::reconcile),
+        "allocation-settings-get" => get(allocation::get_settings),
+        "allocation-settings-put" => put(allocation::put_settings),
         _ => return None,
     })
 }
@@ -82,6 +93,9 @@ async fn guard_route(State(guard): State<RouteGuard>, req: Request, next: Next) 
 
 async fn guarded(guard: &RouteGuard, mut req: Request, next: Next) -> Result<Response, OmsError> {
     let caller = authenticate(&guard.state.auth, req.headers(), req.extensions())?;
+    if guard.route.site_context_required && !req.headers().contains_key("x-site-context") {
+        return Err(OmsError::validation("x-site-context", "header is required: {\"account\": \"<tenant>\"}"));
+    }
     check_tenant_headers(req.headers(), &caller)?;
     caller.require(guard.route.permission)?;
     tracing::Span::current().record("tenant", caller.tenant.as_str());

@@ -86,7 +86,7 @@ pub struct StockRow {
 }
 
 impl StockRow {
-    fn from_item(item: &Item) -> OmsResult<StockRow> {
+    pub fn from_item(item: &Item) -> OmsResult<StockRow> {
         let text = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
         let int = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
         Ok(StockRow {
@@ -112,6 +112,8 @@ impl StockRow {
         item.insert("available".into(), json!(self.level.on_hand - self.level.reserved - self.level.safety_stock));
         item.insert(entity::VERSION.into(), json!(version));
         item.insert("UpdatedTimestamp".into(), keys::timestamp(now).into());
+        item.insert("GSI2PK".into(), keys::stock_rows(tenant).into());
+        item.insert("GSI2SK".into(), format!("{}#{}", self.item_id, self.location_id).into());
         item
     }
 

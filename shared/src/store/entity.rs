@@ -24,9 +24,9 @@ pub fn to_item<T: Serialize>(key: &Key, entity: &T, version: u64, extra: &[(&str
     Ok(item)
 }
 
-/// The entity stored in `item`; store attributes are ignored.
+/// The entity stored in `item`; key attributes are dropped (an entity may keep `version`).
 pub fn from_item<T: DeserializeOwned>(mut item: Item, extra: &[&str]) -> Result<T, OmsError> {
-    for name in [PK, SK, VERSION].iter().chain(extra) {
+    for name in [PK, SK].iter().chain(extra) {
         item.remove(*name);
     }
     serde_json::from_value(Value::Object(item))

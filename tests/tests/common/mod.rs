@@ -83,8 +83,15 @@ pub fn app_on(deps: Deps, backend: Backend) -> TestApp {
     TestApp { deps, router: router(state, None), jwt, backend }
 }
 
-pub const ALL_PERMISSIONS: &[&str] =
-    &["api::order::read", "api::order::write", "api::inventory::read", "api::inventory::write"];
+pub const ALL_PERMISSIONS: &[&str] = &[
+    "api::order::read",
+    "api::order::write",
+    "api::inventory::read",
+    "api::inventory::write",
+    "api::allocation::read",
+    "api::allocation::write",
+    "api::allocation::admin",
+];
 
 pub struct Reply {
     pub status: StatusCode,
@@ -150,6 +157,13 @@ impl TestApp {
     }
     pub async fn put(&self, path: &str, body: &Value) -> Reply {
         self.send(Method::PUT, path, Some(&self.demo_token()), &[], Some(&body.to_string())).await
+    }
+
+    /// A call to the fabric-style allocation API: tenant in `x-site-context`.
+    pub async fn fabric(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let body = body.map(Value::to_string);
+        let site = r#"{"account":"demo","channel":12}"#;
+        self.send(method, path, Some(&self.demo_token()), &[("x-site-context", site)], body.as_deref()).await
     }
 }
 
