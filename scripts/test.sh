@@ -57,8 +57,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "emulator: moto_server on $MOTO_URL"
-.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+step "emulator: moto (scripts/emulator.py, one request at a time) on $MOTO_URL"
+.venv/bin/python scripts/emulator.py 127.0.0.1 "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 # Any HTTP answer (even an error status) means the server is up.
 if ! .venv/bin/python - "$MOTO_URL" <<'PY'

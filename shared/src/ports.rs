@@ -211,6 +211,10 @@ pub enum StoreError {
     /// condition did not hold.
     #[error("transaction cancelled (writes {failed:?} failed their conditions)")]
     TransactionCanceled { failed: Vec<usize> },
+    /// A transaction met another one on the same items (DynamoDB's TransactionConflict):
+    /// nothing was written; read again and retry.
+    #[error("transaction conflicted with a concurrent one")]
+    TransactionConflict,
     #[error("invalid request to the store: {0}")]
     Invalid(String),
     /// The backend is unreachable, throttled or failed; the call may be retried.

@@ -195,10 +195,12 @@ pub struct CandidateExplanation {
 ///   still-unserved units is taken (ties: mean distance to the destinations of the lines it
 ///   serves, then priority, then id), gives what it can to each line in order, and this repeats
 ///   until no location can add anything. When one location holds everything, it covers all
-///   units and is therefore picked alone. Beyond that the choice is greedy, because finding the
-///   true minimum number of locations is set cover, which is NP-hard; the greedy choice is within
-///   a factor ln(units) of the optimum, is exact whenever one or two locations suffice in
-///   practice (orders have a handful of lines), and stays linear in locations per round.
+///   units and is therefore picked alone. Beyond one location the choice is greedy, because the
+///   true minimum number of locations is set cover, which is NP-hard. That is good enough here:
+///   the common case (one location has it all) is exact, greedy is the classic set-cover
+///   approximation (within a logarithmic factor of the optimum, and orders have a handful of
+///   lines, so the worst case is an extra shipment or two), and each round costs
+///   O(locations x lines) where an exact search grows exponentially with the locations.
 pub fn plan(demands: &[Demand], locations: &[Location], availability: &Availability, strategy: Strategy) -> Plan {
     let index = Index::new(demands, locations, availability);
     let mut left: Vec<i64> = index.stock.iter().map(|s| s.unwrap_or(0)).collect();

@@ -477,7 +477,9 @@ pub async fn allocate_order(
             // Another allocation took the stock, or the order changed: plan again from fresh reads.
             Err(StoreError::TransactionCanceled { failed }) => {
                 tracing::debug!(attempt, ?failed, "allocation lost a race; planning again");
+                super::backoff(attempt).await;
             }
+            Err(StoreError::TransactionConflict) => super::backoff(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }
@@ -528,7 +530,7 @@ fn audit(
 pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Vec<Allocation>> {
     let tenant = &caller.tenant;
     let ids = parse_ids("allocationIds", raw_ids)?;
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
         let mut docs = Vec::new();
         for id in &ids {
             let doc = load_allocation(deps, tenant, id)
@@ -588,7 +590,9 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
                 outbox::deliver(deps, messages).await;
                 return Ok(result);
             }
-            Err(StoreError::TransactionCanceled { .. }) => continue,
+            Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
+                super::backoff(attempt).await
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -614,7 +618,7 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
     }
     let target = req.location_num.as_deref().map(|l| LocationId::parse_at("locationNum", l)).transpose()?;
     let only_items = req.item_filter()?;
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
         let sources = reallocation_sources(deps, tenant, kind, &ids, req.order_number.as_deref()).await?;
         let locations = inventory::list_locations(deps, tenant).await?;
         let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
@@ -688,7 +692,9 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
         all.extend(steps);
         match write_all(deps, all).await {
             Ok(()) => return Ok(created),
-            Err(StoreError::TransactionCanceled { .. }) => continue,
+            Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
+                super::backoff(attempt).await
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -137,7 +137,7 @@ pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -
     let lines: Vec<SupplyLine> = req.parse()?;
     check_locations_exist(deps, tenant, &lines).await?;
     let keys: Vec<Key> = lines.iter().map(|l| keys::stock(tenant, &l.item_id, &l.location_id)).collect();
-    for _ in 0..WRITE_ATTEMPTS {
+    for attempt in 0..WRITE_ATTEMPTS {
         let stored: HashMap<Key, StockRow> = deps
             .store
             .batch_get(&keys)
@@ -166,7 +166,9 @@ pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -
         match deps.store.transact(writes).await {
             Ok(()) => return Ok(rows),
             // A reservation or another supply changed a row since it was read: read again.
-            Err(StoreError::TransactionCanceled { .. }) => continue,
+            Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
+                super::backoff(attempt).await
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -40,7 +40,7 @@ pub async fn get_order(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResult<Or
 pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) -> OmsResult<Saved> {
     let draft = req.parse()?;
     let key = keys::order(&caller.tenant, &draft.order_id);
-    for _ in 0..SAVE_ATTEMPTS {
+    for attempt in 0..SAVE_ATTEMPTS {
         let previous = load_order(deps, &caller.tenant, &draft.order_id).await?;
         let now = deps.clock.now();
         let order = Order::from_draft(draft.clone(), &caller.tenant, &caller.user, now, previous.as_ref())?;
@@ -66,6 +66,7 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
                 outbox::deliver(deps, vec![message]).await;
                 return Ok(Saved { created: previous.is_none(), order });
             }
+            Err(StoreError::TransactionConflict) => super::backoff(attempt).await,
             Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
                 if draft.version.is_some() {
                     return Err(stale(&draft.order_id));

@@ -139,10 +139,12 @@ fn transaction_error(
         .collect();
     if !failed.is_empty() {
         StoreError::TransactionCanceled { failed }
+    } else if reasons.iter().any(|reason| reason.code() == Some("TransactionConflict")) {
+        StoreError::TransactionConflict
     } else if reasons.iter().any(|reason| reason.code() == Some("ValidationError")) {
         invalid(DisplayErrorContext(&err))
     } else {
-        // TransactionConflict, ThrottlingError: another try may succeed.
+        // ThrottlingError and the like: another try may succeed.
         StoreError::Unavailable(DisplayErrorContext(&err).to_string())
     }
 }

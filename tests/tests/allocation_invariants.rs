@@ -1,0 +1,181 @@
+//! The allocation invariants under concurrency and under any sequence of operations, on
+//! both backends: never oversell, every reserved unit belongs to one live allocation line,
+//! and every order's lines add up.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApp, location};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+const DCS: &[(&str, f64, f64)] =
+    &[("DC-ATL", 33.64, -84.43), ("DC-DFW", 32.90, -97.04), ("DC-EWR", 40.69, -74.17), ("DC-ONT", 34.06, -117.65)];
+const ITEMS: &[&str] = &["SKU-1", "SKU-2"];
+
+async fn network(app: &TestApp, stock: &[(&str, &str, i64)]) {
+    for (id, lat, lon) in DCS {
+        assert_eq!(
+            app.put(&format!("/inventory/api/location/{id}"), &location(id, "DC", *lat, *lon)).await.status,
+            StatusCode::OK
+        );
+    }
+    let rows: Vec<Value> =
+        stock.iter().map(|(l, i, q)| json!({"LocationId": l, "ItemId": i, "Quantity": q, "SafetyStock": 1})).collect();
+    let supply = app.post("/inventory/api/supply", &json!({"Mode": "Sync", "Supply": rows})).await;
+    assert_eq!(supply.status, StatusCode::OK, "{}", supply.body);
+}
+
+fn random_order(rng: &mut StdRng, id: &str) -> Value {
+    let lines: Vec<Value> = (0..rng.random_range(1..=2))
+        .map(|n| {
+            json!({"OrderLineId": format!("{n}"), "ItemId": ITEMS[rng.random_range(0..ITEMS.len())], "Quantity": rng.random_range(1..=3),
+                "UnitPrice": 5, "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
+                "ShipToAddress": {"Address": {"Address1": "1 Main St", "City": "X", "Country": "US",
+                    "Latitude": rng.random_range(30.0..45.0), "Longitude": rng.random_range(-120.0..-75.0)}}})
+        })
+        .collect();
+    json!({"OrderId": id, "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": lines})
+}
+
+/// Checks every invariant; returns (reserved units, on hand units).
+async fn assert_invariants(app: &TestApp, orders: &[String]) -> (i64, i64) {
+    let mut reserved_total = 0;
+    let mut on_hand_total = 0;
+    for item in ITEMS {
+        let availability = app.get(&format!("/inventory/api/availability/itemId/{item}")).await;
+        for row in availability.data()["Locations"].as_array().unwrap() {
+            let (on_hand, reserved) = (row["OnHand"].as_i64().unwrap(), row["Reserved"].as_i64().unwrap());
+            assert!(reserved <= on_hand - row["SafetyStock"].as_i64().unwrap(), "oversold: {row}");
+            assert!(reserved >= 0, "negative reservation: {row}");
+            reserved_total += reserved;
+            on_hand_total += on_hand;
+        }
+    }
+    let reconcile = app.fabric(Method::POST, "/allocation/reconcile", Some(&json!({}))).await;
+    assert_eq!(reconcile.body["drift"], json!([]), "reservations drifted from the live allocations");
+    let mut allocated_total = 0;
+    for id in orders {
+        let order = app.get(&format!("/order/api/order/order/orderId/{id}")).await;
+        let mut allocated_in_order = 0;
+        for line in order.data()["OrderLine"].as_array().unwrap() {
+            let at = |status: &str| -> i64 {
+                line["QuantityDetail"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|q| q["StatusId"] == status)
+                    .map(|q| q["Quantity"].as_i64().unwrap())
+                    .sum()
+            };
+            let quantity = line["Quantity"].as_i64().unwrap();
+            assert_eq!(at("1000") + at("1500") + at("2000"), quantity, "order {id} line does not add up: {line}");
+            allocated_in_order += at("2000");
+        }
+        let live = app
+            .fabric(Method::POST, "/allocation/query", Some(&json!({"limit": 100, "filters": {"orderNumber": id}})))
+            .await;
+        let held: i64 = live
+            .body
+            .as_array()
+            .map(|docs| {
+                docs.iter()
+                    .filter(|d| d["statusCode"] != "CANCELLED" && d["statusCode"] != "REALLOCATED")
+                    .flat_map(|d| d["items"].as_array().unwrap().iter().map(|i| i["quantity"].as_i64().unwrap()))
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert_eq!(
+            held, allocated_in_order,
+            "order {id}: live allocations hold {held} units, the order says {allocated_in_order}"
+        );
+        allocated_total += allocated_in_order;
+    }
+    assert_eq!(reserved_total, allocated_total, "reserved units must equal allocated order units");
+    (reserved_total, on_hand_total)
+}
+
+on_both_backends! {
+    when_64_allocations_compete_for_scarce_stock_should_never_oversell => |app| {
+        network(&app, &[("DC-ATL", "SKU-1", 12), ("DC-DFW", "SKU-1", 8), ("DC-EWR", "SKU-1", 6), ("DC-ATL", "SKU-2", 5), ("DC-ONT", "SKU-2", 9)]).await;
+        let mut rng = StdRng::seed_from_u64(64);
+        let ids: Vec<String> = (0..64).map(|i| format!("C-{i:02}")).collect();
+        let mut demanded = 0;
+        for id in &ids {
+            let order = random_order(&mut rng, id);
+            demanded += order["OrderLine"].as_array().unwrap().iter().map(|l| l["Quantity"].as_i64().unwrap()).sum::<i64>();
+            assert_eq!(app.post("/order/api/order/order", &order).await.status, StatusCode::OK);
+        }
+        let started = std::time::Instant::now();
+        let events: Vec<Value> = ids.iter().map(|id| json!({"detailType": "ORDER_CREATED", "detail": {"orderId": id}})).collect();
+        let calls = events.iter().map(|event| app.fabric(Method::POST, "/allocation/", Some(event)));
+        let replies = futures::future::join_all(calls).await;
+        let elapsed = started.elapsed();
+        let count = |status: StatusCode| replies.iter().filter(|r| r.status == status).count();
+        let (full, partial, conflict) = (count(StatusCode::OK), count(StatusCode::PARTIAL_CONTENT), count(StatusCode::CONFLICT));
+        assert_eq!(full + partial + conflict, 64, "unexpected statuses: {:?}", replies.iter().map(|r| (r.status, r.body.clone())).collect::<Vec<_>>());
+        let (reserved, on_hand) = assert_invariants(&app, &ids).await;
+        // Safety stock of one unit per row keeps 5 of the 40 units back.
+        assert_eq!(reserved, 35, "every promisable unit should be allocated when demand ({demanded}) exceeds it");
+        println!("{:?}: 64 concurrent allocations in {elapsed:?}: {full} full, {partial} partial, {conflict} gave up; {reserved} of {on_hand} units reserved for {demanded} demanded; zero drift", app.backend);
+    }
+
+    when_a_random_sequence_of_allocate_update_reallocate_and_cancel_runs_should_leave_zero_drift => |app| {
+        network(&app, &[("DC-ATL", "SKU-1", 30), ("DC-DFW", "SKU-1", 30), ("DC-EWR", "SKU-1", 20), ("DC-ONT", "SKU-2", 30), ("DC-ATL", "SKU-2", 10)]).await;
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut orders: Vec<String> = Vec::new();
+        let mut live: Vec<String> = Vec::new();
+        let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+        for step in 0..60 {
+            let op = if live.is_empty() { 0 } else { rng.random_range(0..5) };
+            match op {
+                0 | 1 => {
+                    let id = format!("R-{step}");
+                    app.post("/order/api/order/order", &random_order(&mut rng, &id)).await;
+                    let reply = app.fabric(Method::POST, "/allocation/", Some(&json!({"detailType": "ORDER_CREATED", "detail": {"orderId": id}}))).await;
+                    assert!(matches!(reply.status.as_u16(), 200 | 206), "{}", reply.body);
+                    live.extend(reply.body.as_array().unwrap().iter().map(|d| d["allocationId"].as_str().unwrap().to_owned()));
+                    orders.push(id);
+                    *tally.entry("allocate").or_default() += 1;
+                }
+                2 => {
+                    let id = live[rng.random_range(0..live.len())].clone();
+                    let reply = app.fabric(Method::PUT, &format!("/allocation/{id}"), Some(&json!({"allocationId": id, "statusCode": "PENDING_PICK", "allocationNum": format!("N-{step}")}))).await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    *tally.entry("update").or_default() += 1;
+                }
+                3 => {
+                    let index = rng.random_range(0..live.len());
+                    let id = live[index].clone();
+                    let target = if rng.random_bool(0.5) { Some(DCS[rng.random_range(0..DCS.len())].0) } else { None };
+                    let mut body = json!({"channel": "web", "tenant": "demo", "id": [id], "documentType": "ALLOCATION"});
+                    if let Some(target) = target {
+                        body["locationNum"] = json!(target);
+                    }
+                    let reply = app.fabric(Method::PUT, "/allocation/reallocate", Some(&body)).await;
+                    match reply.status {
+                        StatusCode::OK => {
+                            live.remove(index);
+                            live.extend(reply.body["allocations"].as_array().unwrap().iter().map(|d| d["allocationId"].as_str().unwrap().to_owned()));
+                            *tally.entry("reallocate").or_default() += 1;
+                        }
+                        // Already there, or no room elsewhere: refused with nothing moved.
+                        StatusCode::BAD_REQUEST | StatusCode::CONFLICT => *tally.entry("reallocate refused").or_default() += 1,
+                        other => panic!("reallocate answered {other}: {}", reply.body),
+                    }
+                }
+                _ => {
+                    let id = live.remove(rng.random_range(0..live.len()));
+                    let reply = app.fabric(Method::PUT, &format!("/allocation/cancel/{id}"), None).await;
+                    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                    *tally.entry("cancel").or_default() += 1;
+                }
+            }
+        }
+        let (reserved, on_hand) = assert_invariants(&app, &orders).await;
+        println!("{:?}: random sequence {tally:?}: {reserved} of {on_hand} units reserved, zero drift", app.backend);
+    }
+}
