@@ -98,10 +98,13 @@ on_both_backends! {
         let explain = app.fabric(Method::GET, "/allocation/explain/O-2", None).await;
         assert_eq!(explain.status, StatusCode::OK, "{}", explain.body);
         let line = &explain.body["lines"][0];
+        assert_eq!(line["allocated"], 4);
+        assert_eq!(line["allocations"].as_array().unwrap().len(), 2);
         assert_eq!(line["backOrdered"], 2);
+        let candidates = line["candidates"].as_array().unwrap();
+        assert!(candidates.iter().any(|c| c["locationId"] == "DC-ATL"), "{candidates:?}");
         let suggestions: Vec<&str> = line["suggestions"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
         assert!(suggestions.iter().any(|s| s.contains("units short")), "{suggestions:?}");
-        assert_eq!(explain.body["liveAllocations"].as_array().unwrap().len(), 2);
     }
 
     when_allocation_is_asked_again_for_a_fully_allocated_order_should_change_nothing => |app| {

@@ -10,16 +10,19 @@ use http_body_util::BodyExt;
 use oms_core::catalog::{self, Trigger};
 use oms_core::deps::Deps;
 use oms_core::domain::ids::TenantId;
+use oms_core::domain::inventory::SupplyRequest;
+use oms_core::domain::location::UpsertLocationRequest;
 use oms_core::http::auth::AuthMode;
 use oms_core::http::{AppState, router};
 use oms_core::jobs::dispatch;
 use oms_core::ports::QueueName;
-use oms_core::service::change_tracker;
+use oms_core::service::{change_tracker, inventory};
 use oms_core::sqlite::SqliteDb;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// HTTP events in the order a walkthrough needs them (the GETs read what the PUT/POSTs made).
+/// The allocation events name the placeholder id below; the walkthrough swaps in the real one.
 const HTTP_EVENTS: &[(&str, &str)] = &[
     ("location-put", include_str!("../../events/location-put.json")),
     ("location-get", include_str!("../../events/location-get.json")),
@@ -27,7 +30,40 @@ const HTTP_EVENTS: &[(&str, &str)] = &[
     ("availability-get", include_str!("../../events/availability-get.json")),
     ("order-save", include_str!("../../events/order-save.json")),
     ("order-get", include_str!("../../events/order-get.json")),
+    ("allocation-settings-put", include_str!("../../events/allocation-settings-put.json")),
+    ("allocation-settings-get", include_str!("../../events/allocation-settings-get.json")),
+    ("allocation-create", include_str!("../../events/allocation-create.json")),
+    ("allocation-get", include_str!("../../events/allocation-get.json")),
+    ("allocation-update", include_str!("../../events/allocation-update.json")),
+    ("allocation-query", include_str!("../../events/allocation-query.json")),
+    ("allocation-explain", include_str!("../../events/allocation-explain.json")),
+    ("allocation-reconcile", include_str!("../../events/allocation-reconcile.json")),
+    ("allocation-reallocate", include_str!("../../events/allocation-reallocate.json")),
+    ("allocation-cancel", include_str!("../../events/allocation-cancel.json")),
 ];
+
+/// The allocation id the sample events carry (allocation ids are generated, so a walkthrough
+/// substitutes the id allocation-create, and later reallocate, returned).
+const PLACEHOLDER_ALLOCATION_ID: &str = "633f216c68f1b4456659161c";
+
+/// Whether a function's route is a fabric-style one (plain JSON, no Manhattan envelope).
+fn is_fabric(function: &str) -> bool {
+    matches!(catalog::function(function).map(|f| f.trigger), Some(Trigger::Http(route)) if route.site_context_required)
+}
+
+/// The Dallas DC with SKU-1 stock, the target of the reallocate event.
+async fn stock_dallas(deps: &Deps) {
+    let tenant = TenantId::parse("demo").unwrap();
+    let location: UpsertLocationRequest = serde_json::from_value(json!({"Name": "Dallas DC", "Type": "DC",
+        "Latitude": 32.90, "Longitude": -97.04, "Priority": 20, "CanShip": true, "CanPickup": false, "Active": true}))
+    .unwrap();
+    inventory::upsert_location(deps, &tenant, "DC-DFW", &location).await.unwrap();
+    let supply: SupplyRequest = serde_json::from_value(
+        json!({"Mode": "Sync", "Supply": [{"LocationId": "DC-DFW", "ItemId": "SKU-1", "Quantity": 40, "SafetyStock": 2}]}),
+    )
+    .unwrap();
+    inventory::apply_supply(deps, &tenant, &supply).await.unwrap();
+}
 
 fn deps() -> Deps {
     Deps::embedded(SqliteDb::in_memory().unwrap()).unwrap()
@@ -47,12 +83,43 @@ async fn invoke_http(deps: &Deps, function: &'static str, event: &str) -> (Statu
 #[tokio::test]
 async fn when_each_http_event_is_invoked_in_order_should_succeed_with_the_authorizer_claims() {
     let deps = deps();
+    let mut allocation_id: Option<String> = None;
     for (function, event) in HTTP_EVENTS {
-        let (status, body) = invoke_http(&deps, function, event).await;
-        assert_eq!(status, StatusCode::OK, "{function}: {body}");
-        assert_eq!(body["success"], true, "{function}");
+        if *function == "allocation-reallocate" {
+            stock_dallas(&deps).await;
+        }
+        let event = match &allocation_id {
+            Some(id) => event.replace(PLACEHOLDER_ALLOCATION_ID, id),
+            None => (*event).to_owned(),
+        };
+        let (status, body) = invoke_http(&deps, function, &event).await;
+        if !is_fabric(function) {
+            assert_eq!(status, StatusCode::OK, "{function}: {body}");
+            assert_eq!(body["success"], true, "{function}");
+            continue;
+        }
+        assert!(status.is_success(), "{function}: {status} {body}");
+        match *function {
+            "allocation-create" => {
+                assert_eq!(status, StatusCode::OK, "every unit is in stock: {body}");
+                assert_eq!(body[0]["locationNum"], "DC-ATL", "{body}");
+                allocation_id = Some(body[0]["allocationId"].as_str().expect("an allocation id").to_owned());
+            }
+            "allocation-get" => assert_eq!(body["allocationId"].as_str(), allocation_id.as_deref(), "{body}"),
+            "allocation-update" => assert_eq!(body["statusCode"], "PENDING_PICK", "{body}"),
+            "allocation-query" => assert_eq!(body[0]["allocationId"].as_str(), allocation_id.as_deref(), "{body}"),
+            "allocation-reallocate" => {
+                let moved = &body["allocations"][0];
+                assert_eq!(moved["locationNum"], "DC-DFW", "{body}");
+                // The old allocation is REALLOCATED now: cancel the new one.
+                allocation_id = Some(moved["allocationId"].as_str().expect("the new allocation id").to_owned());
+            }
+            "allocation-cancel" => assert_eq!(body[0]["statusCode"], "CANCELLED", "{body}"),
+            _ => {}
+        }
     }
-    let (_, order) = invoke_http(&deps, "order-get", HTTP_EVENTS[5].1).await;
+    let order_get = HTTP_EVENTS.iter().find(|(name, _)| *name == "order-get").unwrap().1;
+    let (_, order) = invoke_http(&deps, "order-get", order_get).await;
     assert_eq!(order["data"]["OrgId"], "demo");
     assert_eq!(order["data"]["CreatedBy"], "demo-user");
 }

@@ -104,6 +104,9 @@ pub async fn cancel(
     reply(async { Ok((StatusCode::OK, to_json(&allocation::cancel(&state.deps, &caller, &ids).await?)?)) }.await)
 }
 
+/// Every line of the order: the units its live allocations hold, and for the units still
+/// waiting, each candidate location with why it was chosen or excluded and the smallest
+/// change that would allocate them.
 pub async fn explain(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
@@ -112,17 +115,32 @@ pub async fn explain(
     reply(
         async {
             let (order, explanation, live) = allocation::explain(&state.deps, &caller.tenant, &order_id).await?;
-            let allocated: Vec<Value> = live
-                .iter()
-                .map(|a| json!({"allocationId": a.allocation_id, "locationNum": a.location_num, "statusCode": a.status_code, "items": a.items}))
-                .collect();
-            let body = json!({
-                "orderId": order.order_id,
-                "strategy": explanation.strategy,
-                "lines": to_json(&explanation.lines)?,
-                "liveAllocations": allocated,
-            });
-            Ok((StatusCode::OK, body))
+            let mut lines = Vec::new();
+            for line in order.lines.iter().filter(|l| !l.is_return) {
+                let held: Vec<Value> = live
+                    .iter()
+                    .flat_map(|a| {
+                        a.items.iter().filter(|i| i.line_id == line.order_line_id).map(move |i| {
+                            json!({"allocationId": a.allocation_id, "locationNum": a.location_num, "quantity": i.quantity})
+                        })
+                    })
+                    .collect();
+                let allocated: u64 = held.iter().filter_map(|h| h["quantity"].as_u64()).sum();
+                let waiting = explanation.lines.iter().find(|e| e.line_id == line.order_line_id);
+                lines.push(json!({
+                    "lineId": line.order_line_id,
+                    "itemId": line.item_id,
+                    "quantity": line.quantity,
+                    "allocated": allocated,
+                    "allocations": held,
+                    "waiting": waiting.map_or(0, |w| w.quantity),
+                    "allocatableNow": waiting.map_or(0, |w| w.allocated),
+                    "backOrdered": waiting.map_or(0, |w| w.back_ordered),
+                    "candidates": waiting.map(|w| to_json(&w.candidates)).transpose()?.unwrap_or_else(|| json!([])),
+                    "suggestions": waiting.map(|w| to_json(&w.suggestions)).transpose()?.unwrap_or_else(|| json!([])),
+                }));
+            }
+            Ok((StatusCode::OK, json!({"orderId": order.order_id, "strategy": explanation.strategy, "lines": lines})))
         }
         .await,
     )

@@ -30,14 +30,14 @@ const LOCATIONS: &[(&str, &str, &str, f64, f64, u32)] = &[
     ("ST-CHI-LOOP", "Chicago Loop store", "Store", 41.8837, -87.6324, 50),
 ];
 
-/// (location, item, on hand, safety stock)
+/// (location, item, on hand, safety stock). SKU-2 is short on purpose: O-1002 wants 12 and
+/// only 10 can be promised, so the walkthrough shows a partial allocation and its explanation.
 const STOCK: &[(&str, &str, i64, u32)] = &[
     ("DC-ATL", "SKU-1", 40, 2),
     ("DC-DFW", "SKU-1", 25, 0),
     ("DC-EWR", "SKU-1", 10, 0),
     ("DC-ATL", "SKU-2", 3, 0),
     ("DC-EWR", "SKU-2", 8, 1),
-    ("DC-ONT", "SKU-2", 50, 5),
     ("DC-DFW", "SKU-3", 12, 0),
     ("ST-NYC-SOHO", "SKU-3", 4, 1),
     ("ST-ATL-MIDTOWN", "SKU-4", 6, 0),

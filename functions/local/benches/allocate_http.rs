@@ -1,0 +1,195 @@
+//! The allocation endpoint over HTTP on the local server's router and embedded store (a file
+//! in WAL mode, as `cargo run -p local` uses), with 32 concurrent keep-alive clients, beside
+//! the no-op `/health` route measured in the same run.
+//!
+//! `cargo bench -p local --bench allocate_http` (ORDERS=n to change the order count).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oms_core::deps::{DB_FILE, Deps};
+use oms_core::domain::ids::{TenantId, UserId};
+use oms_core::http::auth::{AuthMode, LocalJwt};
+use oms_core::http::{AppState, health, router};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const CLIENTS: usize = 32;
+
+/// A minimal HTTP/1.1 keep-alive client: one connection, one request at a time.
+struct Client {
+    stream: BufReader<TcpStream>,
+    token: String,
+}
+
+impl Client {
+    async fn connect(port: u16, token: &str) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client { stream: BufReader::new(stream), token: token.to_owned() }
+    }
+
+    async fn call(&mut self, method: &str, path: &str, body: &str) -> u16 {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {}\r\nx-site-context: {{\"account\":\"bench\"}}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.token,
+            body.len()
+        );
+        let stream = self.stream.get_mut();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body.as_bytes()).await.unwrap();
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.unwrap();
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap();
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.unwrap();
+        status
+    }
+}
+
+struct Figures {
+    requests: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Figures {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Runs `work(client, n)` for n in 0..total across CLIENTS connections; latency percentiles.
+async fn measure<F, Fut>(port: u16, token: &str, total: usize, work: F) -> Figures
+where
+    F: Fn(Client, Vec<usize>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Duration>> + Send + 'static,
+{
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for c in 0..CLIENTS {
+        let mine: Vec<usize> = (c..total).step_by(CLIENTS).collect();
+        let client = Client::connect(port, token).await;
+        tasks.push(tokio::spawn(work(client, mine)));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Figures { requests: latencies.len(), elapsed, p50: at(0.50), p99: at(0.99) }
+}
+
+fn print(name: &str, f: &Figures) {
+    println!(
+        "{name:<28} {:>6} requests in {:>7.2?}  {:>9.0} req/s  p50 {:>9.2?}  p99 {:>9.2?}",
+        f.requests,
+        f.elapsed,
+        f.per_second(),
+        f.p50,
+        f.p99
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let orders: usize = std::env::var("ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let dir = std::env::temp_dir().join(format!("oms-bench-{}", std::process::id()));
+    let db = oms_core::sqlite::SqliteDb::open(&dir.join(DB_FILE)).unwrap();
+    let deps = Deps::embedded(db).unwrap();
+    let jwt = LocalJwt::new("benchmark-secret-0123456789");
+    let permissions = ["api::order::write", "api::inventory::write", "api::allocation::write", "api::allocation::read"];
+    let token = jwt
+        .mint(
+            &TenantId::parse("bench").unwrap(),
+            &UserId::parse("bench").unwrap(),
+            &permissions,
+            chrono::Utc::now().timestamp(),
+            3600,
+        )
+        .unwrap();
+    let state = Arc::new(AppState { deps, auth: AuthMode::Local(jwt) });
+    let app = router(state, None).route("/health", axum::routing::get(health));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // 20 DCs across the US with ample stock of 50 items, so every order allocates in full.
+    let setup_started = Instant::now();
+    let mut setup = Client::connect(port, &token).await;
+    for d in 0..20 {
+        let body = json!({"Name": format!("DC {d}"), "Type": "DC", "Latitude": 30.0 + (d % 5) as f64 * 3.0, "Longitude": -120.0 + (d / 5) as f64 * 10.0, "Priority": d});
+        assert_eq!(setup.call("PUT", &format!("/inventory/api/location/DC-{d:02}"), &body.to_string()).await, 200);
+    }
+    for item in 0..50 {
+        let rows: Vec<_> = (0..20)
+            .map(
+                |d| json!({"LocationId": format!("DC-{d:02}"), "ItemId": format!("SKU-{item}"), "Quantity": 1_000_000}),
+            )
+            .collect();
+        assert_eq!(
+            setup.call("POST", "/inventory/api/supply", &json!({"Mode": "Sync", "Supply": rows}).to_string()).await,
+            200
+        );
+    }
+    for o in 0..orders {
+        let lines: Vec<_> = (0..(1 + o % 3))
+            .map(|l| json!({"OrderLineId": format!("{l}"), "ItemId": format!("SKU-{}", (o * 7 + l * 13) % 50), "Quantity": 1 + l, "UnitPrice": 9.5,
+                "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
+                "ShipToAddress": {"Address": {"Address1": "1 Main St", "City": "X", "Country": "US", "Latitude": 30.0 + (o % 15) as f64, "Longitude": -120.0 + (o % 40) as f64}}}))
+            .collect();
+        let order = json!({"OrderId": format!("B-{o}"), "OrderType": {"OrderTypeId": "Web"}, "OrderLine": lines});
+        assert_eq!(setup.call("POST", "/order/api/order/order", &order.to_string()).await, 200);
+    }
+    println!("setup: 20 locations, 50 items x 20 stock rows, {orders} orders saved in {:.2?}", setup_started.elapsed());
+
+    let noop = measure(port, &token, orders * 5, |mut client, work| async move {
+        let mut latencies = Vec::with_capacity(work.len());
+        for _ in work {
+            let started = Instant::now();
+            assert_eq!(client.call("GET", "/health", "").await, 200);
+            latencies.push(started.elapsed());
+        }
+        latencies
+    })
+    .await;
+    let allocate = measure(port, &token, orders, |mut client, work| async move {
+        let mut latencies = Vec::with_capacity(work.len());
+        for o in work {
+            let body = format!("{{\"detailType\":\"ORDER_CREATED\",\"detail\":{{\"orderId\":\"B-{o}\"}}}}");
+            let started = Instant::now();
+            let status = client.call("POST", "/allocation/", &body).await;
+            assert_eq!(status, 200, "order B-{o}");
+            latencies.push(started.elapsed());
+        }
+        latencies
+    })
+    .await;
+    println!("{CLIENTS} concurrent keep-alive clients, embedded store (SQLite WAL, synchronous=FULL)");
+    print("GET /health (no-op)", &noop);
+    print("POST /allocation/ (orders)", &allocate);
+    println!(
+        "ratio allocation/no-op: p50 {:.1}x, p99 {:.1}x, throughput {:.3}x",
+        allocate.p50.as_secs_f64() / noop.p50.as_secs_f64(),
+        allocate.p99.as_secs_f64() / noop.p99.as_secs_f64(),
+        allocate.per_second() / noop.per_second()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
