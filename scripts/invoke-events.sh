@@ -2,7 +2,9 @@
 # Proves every function answers its sample event (events/<name>.json) the way Lambda would call
 # it: `cargo lambda watch` emulates the Lambda control plane on 127.0.0.1 and `cargo lambda invoke`
 # sends each event. Offline, on the embedded store in a temp dir (TABLE_NAME unset).
-# Fails when an invocation errors, an HTTP response is a 5xx, or an SQS batch reports failures.
+# Fails when an invocation errors, an HTTP response is not a 2xx, or an SQS batch reports failures.
+# Allocation ids are generated: the id allocation-create returns (and later the one reallocate
+# returns) replaces the placeholder id of the sample events, in copies outside the workspace.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,7 +12,15 @@ ROOT=$PWD
 
 # Writes go to the state order: the GETs read what the PUT/POSTs created; the consumer and the
 # relay run last, over what the HTTP functions enqueued.
-ORDER=(location-put location-get supply-post availability-get order-save order-get change-tracker-consumer outbox-relay)
+ORDER=(
+    location-put location-get supply-post availability-get order-save order-get
+    allocation-settings-put allocation-settings-get allocation-create allocation-get allocation-update
+    allocation-query allocation-explain allocation-reconcile allocation-reallocate allocation-cancel
+    change-tracker-consumer outbox-relay
+)
+# The allocation id in the sample events; these events get the real id substituted.
+PLACEHOLDER_ALLOCATION_ID=633f216c68f1b4456659161c
+NEEDS_ALLOCATION_ID=" allocation-get allocation-update allocation-reallocate allocation-cancel "
 
 # cargo-lambda and the zig it ships come from the project's venv.
 if [[ ! -x .venv/bin/cargo-lambda ]]; then
@@ -100,10 +110,12 @@ then
     exit 1
 fi
 
-# Prints the outcome of one response; exits non-zero for a 5xx or a reported batch failure.
+# Prints the outcome of one response: its status, or the batch failures. Exits non-zero for an HTTP
+# status other than a 2xx (or other than $1 when given) or a reported batch failure.
 judge() {
     python3 -c '
 import json, sys
+expected = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] else None
 try:
     response = json.loads(sys.stdin.read())
 except ValueError:
@@ -111,32 +123,124 @@ except ValueError:
 if isinstance(response, dict) and "statusCode" in response:
     status = int(response["statusCode"])
     print(status)
-    sys.exit(1 if status >= 500 else 0)
+    ok = status == expected if expected is not None else 200 <= status < 300
+    sys.exit(0 if ok else 1)
 if isinstance(response, dict) and "batchItemFailures" in response:
     failures = response["batchItemFailures"] or []
     print(f"ok, {len(failures)} batch item failures")
     sys.exit(1 if failures else 0)
 print("ok")
-'
+' "$@"
+}
+
+# Prints the string at a dotted path (e.g. 0.allocationId) of an HTTP response's JSON body.
+body_field() {
+    python3 -c '
+import base64, json, sys
+response = json.loads(sys.stdin.read())
+body = response.get("body") or ""
+if response.get("isBase64Encoded"):
+    body = base64.b64decode(body).decode()
+value = json.loads(body)
+for part in sys.argv[1].split("."):
+    value = value[int(part)] if isinstance(value, list) else value[part]
+if not isinstance(value, str) or not value:
+    sys.exit(1)
+print(value)
+' "$1"
+}
+
+# Copies of location-put and supply-post for the Dallas DC, the target of the reallocate event.
+dallas_events() {
+    python3 - "$WORK_DIR" <<'PY'
+import json, sys
+out = sys.argv[1]
+def body_of(event, body):
+    event["body"] = json.dumps(body, separators=(",", ":"))
+    event["headers"]["content-length"] = str(len(event["body"].encode()))
+location = json.load(open("events/location-put.json"))
+location["rawPath"] = location["requestContext"]["http"]["path"] = "/inventory/api/location/DC-DFW"
+location["pathParameters"] = {"LocationId": "DC-DFW"}
+body = json.loads(location["body"])
+body.update({"Name": "Dallas DC", "Latitude": 32.90, "Longitude": -97.04, "Priority": 20})
+body_of(location, body)
+json.dump(location, open(f"{out}/location-put-dfw.json", "w"), indent=2)
+supply = json.load(open("events/supply-post.json"))
+body = json.loads(supply["body"])
+for row in body["Supply"]:
+    row["LocationId"] = "DC-DFW"
+body_of(supply, body)
+json.dump(supply, open(f"{out}/supply-post-dfw.json", "w"), indent=2)
+PY
 }
 
 passed=0
 failed=0
-for name in "${events[@]}"; do
-    if ! response=$(cargo lambda invoke "$name" --data-file "events/$name.json" -A 127.0.0.1 -P "$PORT" -o json 2>"$WORK_DIR/invoke.err"); then
-        printf '  %-26s invocation failed\n' "$name"
+RESPONSE=
+
+# invoke LABEL FUNCTION DATA_FILE [EXPECTED_STATUS]: one invocation, one line of output.
+invoke() {
+    local label=$1 name=$2 data=$3 expected=${4:-} outcome
+    RESPONSE=
+    if ! RESPONSE=$(cargo lambda invoke "$name" --data-file "$data" -A 127.0.0.1 -P "$PORT" -o json 2>"$WORK_DIR/invoke.err"); then
+        printf '  %-34s invocation failed\n' "$label"
         sed 's/^/    /' "$WORK_DIR/invoke.err" >&2
         failed=$((failed + 1))
-        continue
+        return 1
     fi
-    if outcome=$(judge <<<"$response"); then
-        printf '  %-26s %s\n' "$name" "$outcome"
+    if outcome=$(judge "$expected" <<<"$RESPONSE"); then
+        printf '  %-34s %s\n' "$label" "$outcome"
         passed=$((passed + 1))
     else
-        printf '  %-26s %s\n' "$name" "$outcome"
-        printf '    %s\n' "$response" >&2
+        printf '  %-34s %s%s\n' "$label" "$outcome" "${expected:+ (expected $expected)}"
+        printf '    %s\n' "$RESPONSE" >&2
         failed=$((failed + 1))
+        return 1
     fi
+}
+
+allocation_id=
+for name in "${events[@]}"; do
+    data="events/$name.json"
+    if [[ "$NEEDS_ALLOCATION_ID" == *" $name "* ]]; then
+        if [[ -z "$allocation_id" ]]; then
+            printf '  %-34s skipped: no allocation id from allocation-create\n' "$name"
+            failed=$((failed + 1))
+            continue
+        fi
+        data="$WORK_DIR/$name.json"
+        sed "s/$PLACEHOLDER_ALLOCATION_ID/$allocation_id/g" "events/$name.json" >"$data"
+    fi
+    case "$name" in
+        allocation-create)
+            # Every unit is in stock at DC-ATL: all allocated is a 200 (a 206 is a partial).
+            if invoke "$name" "$name" "$data" 200; then
+                if allocation_id=$(body_field 0.allocationId <<<"$RESPONSE"); then
+                    printf '  %-34s allocationId %s\n' "" "$allocation_id"
+                else
+                    echo "    allocation-create returned no allocation id: $RESPONSE" >&2
+                    allocation_id=
+                fi
+            fi
+            ;;
+        allocation-reallocate)
+            # The target DC-DFW must exist and hold the units.
+            dallas_events
+            invoke "location-put (DC-DFW)" location-put "$WORK_DIR/location-put-dfw.json" || true
+            invoke "supply-post (SKU-1 at DC-DFW)" supply-post "$WORK_DIR/supply-post-dfw.json" || true
+            # Reallocate moves the allocation: cancel the new one it returns.
+            if invoke "$name" "$name" "$data"; then
+                if allocation_id=$(body_field allocations.0.allocationId <<<"$RESPONSE"); then
+                    printf '  %-34s new allocationId %s\n' "" "$allocation_id"
+                else
+                    echo "    allocation-reallocate returned no new allocation id: $RESPONSE" >&2
+                fi
+            fi
+            ;;
+        *)
+            invoke "$name" "$name" "$data" || true
+            ;;
+    esac
 done
 
 if ((failed > 0)); then

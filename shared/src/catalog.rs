@@ -83,7 +83,9 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     http("location-get", "GET", "/inventory/api/location/{LocationId}", permission::INVENTORY_READ),
     http("supply-post", "POST", "/inventory/api/supply", permission::INVENTORY_WRITE),
     http("availability-get", "GET", "/inventory/api/availability/itemId/{ItemId}", permission::INVENTORY_READ),
-    fabric("allocation-create", "POST", "/allocation/", permission::ALLOCATION_WRITE, true),
+    // Documented as `POST /allocation/`: API Gateway route keys cannot end in `/` (it routes
+    // `/allocation/` here), and the router answers both forms.
+    fabric("allocation-create", "POST", "/allocation", permission::ALLOCATION_WRITE, true),
     fabric("allocation-get", "GET", "/allocation/{allocationId}", permission::ALLOCATION_READ, false),
     fabric("allocation-update", "PUT", "/allocation/{allocationId}", permission::ALLOCATION_WRITE, true),
     fabric("allocation-query", "POST", "/allocation/query", permission::ALLOCATION_READ, false),

@@ -319,7 +319,7 @@ impl UpdateAllocationRequest {
         }
         let mut next = current.clone();
         let mut audit = Vec::new();
-        let mut change = |field: &str, old: Value, new: Value| {
+        let change = |audit: &mut Vec<AuditLog>, field: &str, old: Value, new: Value| {
             if old != new {
                 audit.push(AuditLog {
                     updated_at: now,
@@ -333,7 +333,7 @@ impl UpdateAllocationRequest {
         macro_rules! set {
             ($field:ident, $name:literal) => {
                 if let Some(value) = &self.$field {
-                    change($name, serde_json::json!(next.$field), serde_json::json!(value));
+                    change(&mut audit, $name, serde_json::json!(next.$field), serde_json::json!(value));
                     next.$field = Some(value.clone());
                 }
             };
@@ -353,7 +353,7 @@ impl UpdateAllocationRequest {
             if !ITEMS_TYPES.contains(&upper.as_str()) {
                 return Err(OmsError::validation("itemsType", format!("must be one of {}", ITEMS_TYPES.join(", "))));
             }
-            change("itemsType", serde_json::json!(next.items_type), serde_json::json!(upper));
+            change(&mut audit, "itemsType", serde_json::json!(next.items_type), serde_json::json!(upper));
             next.items_type = Some(upper);
         }
         if let Some(value) = &self.order_sub_type {
@@ -365,20 +365,25 @@ impl UpdateAllocationRequest {
                     "must be one of IOS, Android, International, Borderfree",
                 ));
             }
-            change("orderSubType", serde_json::json!(next.order_sub_type), serde_json::json!(value));
+            change(&mut audit, "orderSubType", serde_json::json!(next.order_sub_type), serde_json::json!(value));
             next.order_sub_type = Some(value.clone());
         }
         if let Some(value) = &self.parent_allocation_id {
             let parent = AllocationId::parse_at("parentAllocationId", value)?;
-            change("parentAllocationId", serde_json::json!(next.parent_allocation_id), serde_json::json!(parent));
+            change(
+                &mut audit,
+                "parentAllocationId",
+                serde_json::json!(next.parent_allocation_id),
+                serde_json::json!(parent),
+            );
             next.parent_allocation_id = Some(parent);
         }
         if let Some(kind) = self.allocation_type {
-            change("type", serde_json::json!(next.allocation_type), serde_json::json!(kind));
+            change(&mut audit, "type", serde_json::json!(next.allocation_type), serde_json::json!(kind));
             next.allocation_type = kind;
         }
         if let Some(recipient) = &self.recipient {
-            change("recipient", serde_json::json!(next.recipient), serde_json::json!(recipient));
+            change(&mut audit, "recipient", serde_json::json!(next.recipient), serde_json::json!(recipient));
             next.recipient = recipient.clone();
         }
         if let Some(status) = &self.status_code {
@@ -398,10 +403,9 @@ impl UpdateAllocationRequest {
                     ),
                 ));
             }
-            change("statusCode", serde_json::json!(next.status_code), serde_json::json!(status));
+            change(&mut audit, "statusCode", serde_json::json!(next.status_code), serde_json::json!(status));
             next.status_code = status;
         }
-        drop(change);
         if !audit.is_empty() {
             next.version += 1;
             next.updated_at = now;

@@ -64,7 +64,9 @@ pub fn router(state: SharedState, functions: Option<&[&str]>) -> Router {
             continue;
         };
         let guard = RouteGuard { state: state.clone(), function: name, route };
-        router = router.route(route.path, handler.route_layer(from_fn_with_state(guard, guard_route)));
+        let handler = handler.route_layer(from_fn_with_state(guard, guard_route));
+        // A trailing slash names the same route (the seeds document `POST /allocation/`).
+        router = router.route(&format!("{}/", route.path), handler.clone()).route(route.path, handler);
     }
     router.fallback(unknown_route).layer(from_fn(request_span)).with_state(state)
 }
