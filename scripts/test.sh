@@ -117,5 +117,26 @@ SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint -t infra/template.yaml
 step "scripts/invoke-events.sh (cargo lambda invoke, embedded store)"
 scripts/invoke-events.sh
 
+step "scripts/walkthrough.sh (the README walkthrough against a fresh local server)"
+cargo build -q -p local
+WALK_DIR=$(mktemp -d -t oms-walkthrough.XXXXXX)
+WALK_PORT=$(free_port)
+env -u OMS_JWT_SECRET OMS_DATA_DIR="$WALK_DIR" OMS_ADDR="127.0.0.1:$WALK_PORT" target/debug/oms-local >"$WALK_DIR/server.log" 2>&1 &
+WALK_PID=$!
+for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$WALK_PORT/health" && break
+    sleep 0.1
+done
+walk_status=0
+TOKEN=$(env -u OMS_JWT_SECRET OMS_DATA_DIR="$WALK_DIR" target/debug/oms-local mint-token) \
+    scripts/walkthrough.sh "http://127.0.0.1:$WALK_PORT" || walk_status=$?
+kill -INT "$WALK_PID" 2>/dev/null || true
+wait "$WALK_PID" 2>/dev/null || true
+if [[ $walk_status -ne 0 ]]; then
+    cat "$WALK_DIR/server.log" >&2
+fi
+rm -rf "$WALK_DIR"
+[[ $walk_status -eq 0 ]]
+
 echo
 echo "${passed:-0} passed, 0 failed"
