@@ -128,6 +128,39 @@ async fn compensate(deps: &Deps, undo: Vec<WriteOp>) {
     }
 }
 
+/// Writes a new allocation document; undone by deleting it.
+fn new_document_step(tenant: &TenantId, doc: &Allocation) -> OmsResult<Step> {
+    Ok(Step {
+        write: WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) },
+        undo: Some(WriteOp::Delete { key: keys::allocation(tenant, &doc.allocation_id), condition: None }),
+    })
+}
+
+/// Ends a live allocation (cancelled or reallocated): the status change is audited and the
+/// write is guarded by the version that was read.
+fn retire(
+    tenant: &TenantId,
+    doc: &Allocation,
+    status: AllocationStatus,
+    caller: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+) -> OmsResult<(Allocation, Step)> {
+    let mut next = doc.clone();
+    next.audit_logs.push(AuditLog {
+        updated_at: now,
+        updated_by: caller.user.clone(),
+        field: "statusCode".into(),
+        old_value: json!(doc.status_code),
+        new_value: json!(status),
+    });
+    next.status_code = status;
+    next.version += 1;
+    next.updated_at = now;
+    let write =
+        WriteOp::Put { item: allocation_item(tenant, &next)?, condition: Some(Condition::version_is(doc.version)) };
+    Ok((next, Step { write, undo: None }))
+}
+
 fn order_step(tenant: &TenantId, order: &Order, stored_version: u64) -> OmsResult<Step> {
     let item = entity::to_item(&keys::order(tenant, &order.order_id), order, order.version, &[])?;
     Ok(Step { write: WriteOp::Put { item, condition: Some(Condition::version_is(stored_version)) }, undo: None })
@@ -456,11 +489,7 @@ pub async fn allocate_order(
         deltas_of(&docs, 1, &mut deltas);
         let mut steps = reservation_steps(tenant, &deltas);
         for doc in &docs {
-            let key = keys::allocation(tenant, &doc.allocation_id);
-            steps.push(Step {
-                write: WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) },
-                undo: Some(WriteOp::Delete { key, condition: None }),
-            });
+            steps.push(new_document_step(tenant, doc)?);
         }
         steps.push(order_step(tenant, &next, order.version)?);
         let (tracker, message) = change_tracker_step(deps, tenant, order_id);
@@ -505,23 +534,6 @@ fn parse_ids(field: &str, raw: &str) -> OmsResult<Vec<AllocationId>> {
         return Err(OmsError::validation(field, format!("at most {MAX_IDS} allocation ids per request")));
     }
     Ok(ids)
-}
-
-fn audit(
-    doc: &mut Allocation,
-    caller: &Caller,
-    now: chrono::DateTime<chrono::Utc>,
-    field: &str,
-    old: Value,
-    new: Value,
-) {
-    doc.audit_logs.push(AuditLog {
-        updated_at: now,
-        updated_by: caller.user.clone(),
-        field: field.into(),
-        old_value: old,
-        new_value: new,
-    });
 }
 
 /// `PUT /allocation/cancel/{allocationIds}`: releases exactly what each live allocation
@@ -571,18 +583,8 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
                 result.push(doc);
                 continue;
             }
-            let mut next = doc.clone();
-            audit(&mut next, caller, now, "statusCode", json!(doc.status_code), json!(AllocationStatus::Cancelled));
-            next.status_code = AllocationStatus::Cancelled;
-            next.version += 1;
-            next.updated_at = now;
-            steps.push(Step {
-                write: WriteOp::Put {
-                    item: allocation_item(tenant, &next)?,
-                    condition: Some(Condition::version_is(doc.version)),
-                },
-                undo: None,
-            });
+            let (next, step) = retire(tenant, &doc, AllocationStatus::Cancelled, caller, now)?;
+            steps.push(step);
             result.push(next);
         }
         match write_all(deps, steps).await {
@@ -667,23 +669,9 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
             }
             deltas_of(std::slice::from_ref(source), -1, &mut deltas);
             deltas_of(&new_docs, 1, &mut deltas);
-            let mut old = source.clone();
-            audit(&mut old, caller, now, "statusCode", json!(source.status_code), json!(AllocationStatus::Reallocated));
-            old.status_code = AllocationStatus::Reallocated;
-            old.version += 1;
-            old.updated_at = now;
-            steps.push(Step {
-                write: WriteOp::Put {
-                    item: allocation_item(tenant, &old)?,
-                    condition: Some(Condition::version_is(source.version)),
-                },
-                undo: None,
-            });
+            steps.push(retire(tenant, source, AllocationStatus::Reallocated, caller, now)?.1);
             for doc in &new_docs {
-                steps.push(Step {
-                    write: WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) },
-                    undo: Some(WriteOp::Delete { key: keys::allocation(tenant, &doc.allocation_id), condition: None }),
-                });
+                steps.push(new_document_step(tenant, doc)?);
             }
             created.extend(new_docs);
         }
