@@ -31,7 +31,12 @@ impl ItemStore for FailOneTransaction {
     async fn put(&self, item: Item, condition: Option<oms_core::ports::Condition>) -> Result<(), StoreError> {
         self.inner.put(item, condition).await
     }
-    async fn update(&self, key: &Key, update: Update, condition: Option<oms_core::ports::Condition>) -> Result<Item, StoreError> {
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<oms_core::ports::Condition>,
+    ) -> Result<Item, StoreError> {
         self.inner.update(key, update, condition).await
     }
     async fn delete(&self, key: &Key, condition: Option<oms_core::ports::Condition>) -> Result<(), StoreError> {
@@ -54,11 +59,18 @@ async fn when_allocation_needs_more_than_100_writes(backend: Backend, fail_chunk
     let Some((store, queue)) = common::fresh_ports(backend).await else { return };
     let setup = common::app_on(Deps::with(store.clone(), queue.clone(), None), backend);
     for (id, lat, lon) in [("DC-A", 33.6, -84.4), ("DC-B", 32.9, -97.0)] {
-        assert_eq!(setup.put(&format!("/inventory/api/location/{id}"), &location(id, "DC", lat, lon)).await.status, StatusCode::OK);
+        assert_eq!(
+            setup.put(&format!("/inventory/api/location/{id}"), &location(id, "DC", lat, lon)).await.status,
+            StatusCode::OK
+        );
     }
     for dc in ["DC-A", "DC-B"] {
-        let rows: Vec<Value> = (0..60).map(|i| json!({"LocationId": dc, "ItemId": format!("SKU-{i}"), "Quantity": 1})).collect();
-        assert_eq!(setup.post("/inventory/api/supply", &json!({"Mode": "Sync", "Supply": rows})).await.status, StatusCode::OK);
+        let rows: Vec<Value> =
+            (0..60).map(|i| json!({"LocationId": dc, "ItemId": format!("SKU-{i}"), "Quantity": 1})).collect();
+        assert_eq!(
+            setup.post("/inventory/api/supply", &json!({"Mode": "Sync", "Supply": rows})).await.status,
+            StatusCode::OK
+        );
     }
     let lines: Vec<Value> = (0..60)
         .map(|i| json!({"OrderLineId": format!("{i}"), "ItemId": format!("SKU-{i}"), "Quantity": 2, "UnitPrice": 1,
@@ -75,18 +87,26 @@ async fn when_allocation_needs_more_than_100_writes(backend: Backend, fail_chunk
         store
     };
     let app = common::app_on(Deps::with(store, queue, None), backend);
-    let reply = app.fabric(Method::POST, "/allocation/", Some(&json!({"detailType": "ORDER_CREATED", "detail": {"orderId": "BIG-1"}}))).await;
+    let reply = app
+        .fabric(
+            Method::POST,
+            "/allocation/",
+            Some(&json!({"detailType": "ORDER_CREATED", "detail": {"orderId": "BIG-1"}})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let docs = reply.body.as_array().unwrap();
     assert_eq!(docs.len(), 2);
-    let units: u64 = docs.iter().flat_map(|d| d["items"].as_array().unwrap()).map(|i| i["quantity"].as_u64().unwrap()).sum();
+    let units: u64 =
+        docs.iter().flat_map(|d| d["items"].as_array().unwrap()).map(|i| i["quantity"].as_u64().unwrap()).sum();
     assert_eq!(units, 120);
     let drift = app.fabric(Method::POST, "/allocation/reconcile", Some(&json!({}))).await;
     assert_eq!(drift.body["drift"], json!([]), "compensation left drift behind");
     assert_eq!(drift.body["liveAllocations"], 2, "the undone attempt's documents must be gone");
     for i in [0, 59] {
         let availability = app.get(&format!("/inventory/api/availability/itemId/SKU-{i}")).await;
-        let reserved: i64 = availability.data()["Locations"].as_array().unwrap().iter().map(|r| r["Reserved"].as_i64().unwrap()).sum();
+        let reserved: i64 =
+            availability.data()["Locations"].as_array().unwrap().iter().map(|r| r["Reserved"].as_i64().unwrap()).sum();
         assert_eq!(reserved, 2);
     }
 }
