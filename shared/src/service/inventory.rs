@@ -143,7 +143,10 @@ pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -
             .batch_get(&keys)
             .await?
             .iter()
-            .map(|item| Ok((Key::of(item).unwrap_or_else(|| Key::new("", "")), StockRow::from_item(item)?)))
+            .map(|item| {
+                let row = StockRow::from_item(item)?;
+                Ok((keys::stock(tenant, &row.item_id, &row.location_id), row))
+            })
             .collect::<OmsResult<_>>()?;
         let now = deps.clock.now();
         let mut rows = Vec::with_capacity(lines.len());
