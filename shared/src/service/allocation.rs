@@ -89,19 +89,33 @@ fn reservation_steps(tenant: &TenantId, deltas: &StockDeltas) -> Vec<Step> {
 }
 
 /// Writes the steps all or nothing: one transaction when they fit, else chunks of 100 where
-/// a failed chunk undoes the chunks before it. Failed indexes are reported over all steps.
+/// a failed chunk undoes the chunks before it. Steps without an undo all go in the last
+/// chunk, so nothing that cannot be undone is written before every other chunk succeeded.
 async fn write_all(deps: &Deps, steps: Vec<Step>) -> Result<(), StoreError> {
     if steps.len() <= MAX_TRANSACTION_ITEMS {
         return deps.store.transact(steps.into_iter().map(|s| s.write).collect()).await;
     }
+    let (mut ordered, last): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.undo.is_some());
+    if last.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "{} writes cannot be undone and must share one transaction; split the request",
+            last.len()
+        )));
+    }
+    ordered.extend(last);
+    // Chunks are cut from the end, so the last one holds the final 100 steps.
+    let first = ordered.len() % MAX_TRANSACTION_ITEMS;
+    let mut sizes = Vec::new();
+    if first > 0 {
+        sizes.push(first);
+    }
+    sizes.extend(std::iter::repeat_n(MAX_TRANSACTION_ITEMS, ordered.len() / MAX_TRANSACTION_ITEMS));
     let mut undo: Vec<WriteOp> = Vec::new();
     let mut offset = 0;
-    let mut steps = steps.into_iter().peekable();
-    while steps.peek().is_some() {
-        let chunk: Vec<Step> = steps.by_ref().take(MAX_TRANSACTION_ITEMS).collect();
-        let size = chunk.len();
+    let mut steps = ordered.into_iter();
+    for size in sizes {
         let (writes, undos): (Vec<WriteOp>, Vec<Option<WriteOp>>) =
-            chunk.into_iter().map(|s| (s.write, s.undo)).unzip();
+            steps.by_ref().take(size).map(|s| (s.write, s.undo)).unzip();
         match deps.store.transact(writes).await {
             Ok(()) => undo.extend(undos.into_iter().flatten()),
             Err(err) => {
