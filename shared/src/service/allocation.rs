@@ -203,6 +203,21 @@ pub async fn load_allocation(deps: &Deps, tenant: &TenantId, id: &AllocationId) 
     }
 }
 
+/// The allocations among `ids` that exist, read in one batch.
+async fn load_allocations(
+    deps: &Deps,
+    tenant: &TenantId,
+    ids: &[AllocationId],
+) -> OmsResult<HashMap<AllocationId, Allocation>> {
+    let keys: Vec<_> = ids.iter().map(|id| keys::allocation(tenant, id)).collect();
+    let mut found = HashMap::new();
+    for item in deps.store.batch_get(&keys).await? {
+        let doc = read_allocation(item)?;
+        found.insert(doc.allocation_id.clone(), doc);
+    }
+    Ok(found)
+}
+
 /// Documented: an unknown or malformed id is a 400.
 pub async fn get_allocation(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResult<Allocation> {
     let id = AllocationId::parse_at("allocationId", id)?;
@@ -557,12 +572,10 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
     let tenant = &caller.tenant;
     let ids = parse_ids("allocationIds", raw_ids)?;
     for attempt in 0..MAX_ATTEMPTS {
-        let mut docs = Vec::new();
+        let mut found = load_allocations(deps, tenant, &ids).await?;
+        let mut docs = Vec::with_capacity(ids.len());
         for id in &ids {
-            let doc = load_allocation(deps, tenant, id)
-                .await?
-                .ok_or_else(|| OmsError::not_found(format!("allocation {id} not found")))?;
-            docs.push(doc);
+            docs.push(found.remove(id).ok_or_else(|| OmsError::not_found(format!("allocation {id} not found")))?);
         }
         let live: Vec<Allocation> = docs.iter().filter(|d| d.status_code.is_live()).cloned().collect();
         if live.is_empty() {
@@ -713,10 +726,15 @@ async fn reallocation_sources(
     let mut sources = Vec::new();
     match kind {
         DocumentType::Allocation => {
-            for (i, raw) in ids.iter().enumerate() {
-                let id = AllocationId::parse_at(&format!("id[{i}]"), raw)?;
-                let doc = load_allocation(deps, tenant, &id)
-                    .await?
+            let parsed: Vec<AllocationId> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| AllocationId::parse_at(&format!("id[{i}]"), raw))
+                .collect::<OmsResult<_>>()?;
+            let mut found = load_allocations(deps, tenant, &parsed).await?;
+            for (i, id) in parsed.iter().enumerate() {
+                let doc = found
+                    .remove(id)
                     .ok_or_else(|| OmsError::validation(format!("id[{i}]"), format!("allocation {id} not found")))?;
                 if !doc.status_code.is_live() {
                     return Err(OmsError::Conflict(format!(
