@@ -28,7 +28,7 @@ use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueNa
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory::{self, StockRow};
 use crate::service::{orders, outbox};
-use crate::store::entity;
+use crate::store::{self, entity};
 
 /// Attempts before an allocation that keeps losing races gives up with 409.
 const MAX_ATTEMPTS: usize = 10;
@@ -227,17 +227,7 @@ pub async fn get_allocation(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResu
 }
 
 async fn query_all(deps: &Deps, query: Query) -> OmsResult<Vec<Item>> {
-    let mut items = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = deps.store.query(query.clone().cursor(cursor)).await?;
-        let more = page.cursor.is_some() && !page.items.is_empty();
-        items.extend(page.items);
-        match page.cursor {
-            Some(next) if more => cursor = Some(next),
-            _ => return Ok(items),
-        }
-    }
+    Ok(store::query_all(deps.store.as_ref(), query).await?)
 }
 
 pub async fn allocations_of_order(deps: &Deps, tenant: &TenantId, order: &OrderId) -> OmsResult<Vec<Allocation>> {

@@ -17,7 +17,7 @@ use crate::domain::location::{Location, UpsertLocationRequest};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
 use crate::ports::{Condition, Item, Key, Query, StoreError, WriteOp};
-use crate::store::entity;
+use crate::store::{self, entity};
 
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -35,18 +35,8 @@ pub async fn get_location(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResult
 
 /// Every location of the tenant, in id order.
 pub async fn list_locations(deps: &Deps, tenant: &TenantId) -> OmsResult<Vec<Location>> {
-    let mut locations = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = deps.store.query(Query::partition(keys::locations_partition(tenant)).cursor(cursor)).await?;
-        for item in page.items {
-            locations.push(entity::from_item(item, &[])?);
-        }
-        match page.cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(locations),
-        }
-    }
+    let items = store::query_all(deps.store.as_ref(), Query::partition(keys::locations_partition(tenant))).await?;
+    items.into_iter().map(|item| entity::from_item(item, &[])).collect()
 }
 
 /// Creates or replaces a location; a `Version` in the body must equal the stored one.
@@ -200,16 +190,7 @@ async fn check_locations_exist(deps: &Deps, tenant: &TenantId, lines: &[SupplyLi
 /// Stock of an item at every location that has a row for it, in location id order.
 pub async fn availability(deps: &Deps, tenant: &TenantId, item: &str) -> OmsResult<(ItemId, Vec<StockRow>)> {
     let item = ItemId::parse_at("ItemId", item)?;
-    let mut rows = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = deps.store.query(Query::partition(keys::stock_partition(tenant, &item)).cursor(cursor)).await?;
-        for stored in &page.items {
-            rows.push(StockRow::from_item(stored)?);
-        }
-        match page.cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok((item, rows)),
-        }
-    }
+    let items = store::query_all(deps.store.as_ref(), Query::partition(keys::stock_partition(tenant, &item))).await?;
+    let rows = items.iter().map(StockRow::from_item).collect::<OmsResult<_>>()?;
+    Ok((item, rows))
 }
