@@ -62,6 +62,7 @@ pub struct OrderLineRequest {
     pub item_id: Option<String>,
     /// A JSON number; must be whole (2 or 2.0), > 0 and <= 1 000 000.
     pub quantity: Option<serde_json::Number>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub unit_price: Option<Decimal>,
     pub is_return: Option<bool>,
     pub delivery_method: Option<DeliveryMethodRequest>,
@@ -123,10 +124,15 @@ pub struct PaymentStatusRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentMethodRequest {
     pub payment_method_id: Option<String>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub amount: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub current_auth_amount: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub current_settled_amount: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub current_refund_amount: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub current_failed_amount: Option<Decimal>,
 }
 
@@ -135,8 +141,11 @@ pub struct PaymentMethodRequest {
 pub struct InvoiceRequest {
     pub invoice_id: Option<String>,
     pub invoice_type: Option<InvoiceTypeRequest>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub amount: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub amount_processed: Option<Decimal>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub failed_amount: Option<Decimal>,
     pub publish_status: Option<PublishStatusRequest>,
 }
@@ -158,6 +167,7 @@ pub struct PublishStatusRequest {
 pub struct ChargeDetailRequest {
     pub charge_detail_id: Option<String>,
     pub charge_type: Option<ChargeTypeRequest>,
+    #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     pub charge_total: Option<Decimal>,
 }
 
@@ -282,6 +292,7 @@ pub struct OrderLine {
     pub order_line_id: OrderLineId,
     pub item_id: ItemId,
     pub quantity: u32,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub unit_price: Decimal,
     pub is_return: bool,
     pub delivery_method: DeliveryMethod,
@@ -359,10 +370,15 @@ pub struct Payment {
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentMethod {
     pub payment_method_id: String,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub current_auth_amount: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub current_settled_amount: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub current_refund_amount: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub current_failed_amount: Decimal,
 }
 
@@ -371,8 +387,11 @@ pub struct PaymentMethod {
 pub struct Invoice {
     pub invoice_id: String,
     pub invoice_type: InvoiceType,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub amount: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub amount_processed: Decimal,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub failed_amount: Decimal,
     pub publish_status: PublishStatus,
 }
@@ -383,6 +402,7 @@ pub struct ChargeDetail {
     pub charge_detail_id: String,
     /// Free text such as `Shipping`, `Discount` or `WriteOff`.
     pub charge_type_id: String,
+    #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub charge_total: Decimal,
 }
 
@@ -449,6 +469,8 @@ pub struct OrderDraft {
 /// A valid request line; `quantity_detail` is `None` when the client sent none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineDraft {
+    /// Where the line sits in the request, e.g. `OrderLine[2]`, to name its fields in errors.
+    pub path: String,
     pub order_line_id: OrderLineId,
     pub item_id: ItemId,
     pub quantity: u32,
@@ -457,7 +479,14 @@ pub struct LineDraft {
     pub delivery_method: DeliveryMethod,
     pub ship_to: Option<Address>,
     pub pickup_location_id: Option<LocationId>,
-    pub quantity_detail: Option<BTreeMap<FulfillmentStatus, u32>>,
+    pub quantity_detail: Option<QuantityDetail>,
+}
+
+/// A line's `QuantityDetail` as sent: units per status, and the row that gave each status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantityDetail {
+    pub quantities: BTreeMap<FulfillmentStatus, u32>,
+    pub rows: BTreeMap<FulfillmentStatus, usize>,
 }
 
 impl SaveOrderRequest {
@@ -590,6 +619,7 @@ impl OrderLineRequest {
         };
 
         Ok(LineDraft {
+            path: path.to_owned(),
             order_line_id,
             item_id,
             quantity,
@@ -643,8 +673,9 @@ fn parse_quantity_detail(
     path: &str,
     rows: &[QuantityDetailRequest],
     line_quantity: u32,
-) -> Result<BTreeMap<FulfillmentStatus, u32>, OmsError> {
+) -> Result<QuantityDetail, OmsError> {
     let mut quantities = BTreeMap::new();
+    let mut positions = BTreeMap::new();
     let mut seen = HashSet::new();
     let mut total: u64 = 0;
     for (j, row) in rows.iter().enumerate() {
@@ -658,6 +689,7 @@ fn parse_quantity_detail(
         total += u64::from(qty);
         if qty > 0 {
             quantities.insert(status, qty);
+            positions.insert(status, j);
         }
     }
     if total != u64::from(line_quantity) {
@@ -666,7 +698,7 @@ fn parse_quantity_detail(
             format!("quantities add up to {total} but the line Quantity is {line_quantity}"),
         ));
     }
-    Ok(quantities)
+    Ok(QuantityDetail { quantities, rows: positions })
 }
 
 impl PaymentRequest {
@@ -1147,24 +1179,49 @@ fn merge_lines(drafts: Vec<LineDraft>, previous: Option<&[OrderLine]>) -> Result
     Ok(lines)
 }
 
+/// The line Save Order stores for `draft`. Save Order owns no status past Open: new units start
+/// Open, units past Open keep their status, and a line with units past Open keeps its quantity,
+/// item, return flag, delivery method and pickup location (their reservations depend on them).
 fn build_line(draft: LineDraft, previous: Option<&OrderLine>) -> Result<OrderLine, OmsError> {
-    let quantities = match (draft.quantity_detail, previous) {
-        (Some(detail), _) => detail,
-        (None, None) => BTreeMap::from([(FulfillmentStatus::Open, draft.quantity)]),
-        (None, Some(prev)) if prev.quantity == draft.quantity => prev.quantities.clone(),
-        (None, Some(prev)) => {
-            let all_open = prev.quantities.keys().all(|s| *s == FulfillmentStatus::Open);
-            if !all_open {
-                // Units already past Open are committed (reserved, shipped, canceled).
-                let status = prev.max_status().unwrap_or(FulfillmentStatus::Open).description();
-                return Err(OmsError::NotPermitted {
-                    code: LINE_MOD_NOT_PERMITTED,
-                    message: format!("The requested order line modification is not permitted at status {status}"),
-                });
-            }
-            BTreeMap::from([(FulfillmentStatus::Open, draft.quantity)])
+    let committed = previous.filter(|p| p.quantities.keys().any(|s| *s != FulfillmentStatus::Open));
+    if let Some(prev) = committed {
+        let changed = [
+            ("ItemId", prev.item_id != draft.item_id),
+            ("IsReturn", prev.is_return != draft.is_return),
+            ("DeliveryMethod", prev.delivery_method != draft.delivery_method),
+            ("PickupLocationId", prev.pickup_location_id != draft.pickup_location_id),
+            ("Quantity", prev.quantity != draft.quantity),
+        ];
+        if let Some((field, _)) = changed.iter().find(|(_, changed)| *changed) {
+            return Err(not_permitted_past_open(prev, &format!("{field} cannot change while units are past Open")));
         }
+    }
+    let quantities = match previous {
+        Some(prev) if prev.quantity == draft.quantity => prev.quantities.clone(),
+        _ => BTreeMap::from([(FulfillmentStatus::Open, draft.quantity)]),
     };
+    if let Some(detail) = &draft.quantity_detail
+        && detail.quantities != quantities
+    {
+        if let Some(prev) = committed {
+            return Err(not_permitted_past_open(
+                prev,
+                "QuantityDetail changes only through allocation, release, shipping and cancel",
+            ));
+        }
+        let (status, row) = detail
+            .rows
+            .iter()
+            .find(|(status, _)| **status != FulfillmentStatus::Open)
+            .map_or((FulfillmentStatus::Open, 0), |(status, row)| (*status, *row));
+        return Err(OmsError::validation(
+            format!("{}.QuantityDetail[{row}].StatusId", draft.path),
+            format!(
+                "Save Order cannot put units in status {status} ({}): new units start Open (1000), and only allocation, release, shipping and cancel move them",
+                status.description()
+            ),
+        ));
+    }
     Ok(OrderLine {
         order_line_id: draft.order_line_id,
         item_id: draft.item_id,
@@ -1176,6 +1233,18 @@ fn build_line(draft: LineDraft, previous: Option<&OrderLine>) -> Result<OrderLin
         pickup_location_id: draft.pickup_location_id,
         quantities,
     })
+}
+
+/// ord::10008 for a line whose units are past Open, named by its furthest status.
+fn not_permitted_past_open(line: &OrderLine, why: &str) -> OmsError {
+    let status = line.max_status().unwrap_or(FulfillmentStatus::Open).description();
+    OmsError::NotPermitted {
+        code: LINE_MOD_NOT_PERMITTED,
+        message: format!(
+            "The requested order line modification is not permitted at status {status}: line {}: {why}",
+            line.order_line_id
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -1496,17 +1565,84 @@ mod tests {
     }
 
     #[test]
-    fn when_quantity_detail_is_given_should_use_it_without_zero_rows() {
+    fn when_quantity_detail_is_all_open_should_accept_it_without_zero_rows() {
         let req = sample_with(|v| {
             v["OrderLine"][0]["Quantity"] = json!(3);
-            v["OrderLine"][0]["QuantityDetail"] = json!([
-                {"StatusId": "1000", "Quantity": 1},
-                {"StatusId": "2000.000", "Quantity": 2},
-                {"StatusId": 3000, "Quantity": 0}
-            ]);
+            v["OrderLine"][0]["QuantityDetail"] =
+                json!([{"StatusId": "1000.000", "Quantity": 3}, {"StatusId": 3000, "Quantity": 0}]);
         });
         let order = create(&req).unwrap();
-        assert_eq!(line0(&order).quantities, BTreeMap::from([(Open, 1), (Allocated, 2)]));
+        assert_eq!(line0(&order).quantities, BTreeMap::from([(Open, 3)]));
+    }
+
+    #[test]
+    fn when_a_new_line_puts_units_past_open_should_refuse_naming_the_status_row() {
+        for status in ["1500", "2000", "3000", "7000", "9000"] {
+            let req = sample_with(|v| {
+                v["OrderLine"][0]["QuantityDetail"] =
+                    json!([{"StatusId": "1000", "Quantity": 1}, {"StatusId": status, "Quantity": 1}]);
+            });
+            let err = create(&req).unwrap_err();
+            assert_eq!(err.field(), Some("OrderLine[0].QuantityDetail[1].StatusId"), "{status}");
+            assert!(err.to_string().contains(status), "{err}");
+        }
+    }
+
+    #[test]
+    fn when_an_update_sends_back_the_stored_quantity_detail_of_an_allocated_line_should_accept_it() {
+        let mut first = create(&request(sample())).unwrap();
+        first.lines[0].move_quantity(Open, Allocated, 1).unwrap();
+        let req = sample_with(|v| {
+            v["OrderLine"][0]["QuantityDetail"] =
+                json!([{"StatusId": "1000", "Quantity": 1}, {"StatusId": "2000", "Quantity": 1}]);
+            v["OrderLine"][0]["UnitPrice"] = json!(17.5);
+        });
+        let second = update(&req, &first).unwrap();
+        assert_eq!(line0(&second).quantities, BTreeMap::from([(Open, 1), (Allocated, 1)]));
+        assert_eq!(line0(&second).unit_price, dec("17.5"));
+    }
+
+    #[test]
+    fn when_an_update_moves_units_of_an_allocated_line_should_not_be_permitted() {
+        let mut first = create(&request(sample())).unwrap();
+        first.lines[0].move_quantity(Open, Allocated, 2).unwrap();
+        let req = sample_with(|v| v["OrderLine"][0]["QuantityDetail"] = json!([{"StatusId": "1000", "Quantity": 2}]));
+        assert!(matches!(update(&req, &first), Err(OmsError::NotPermitted { code: LINE_MOD_NOT_PERMITTED, .. })));
+    }
+
+    #[test]
+    fn when_a_line_past_open_changes_item_return_flag_delivery_or_pickup_store_should_not_be_permitted() {
+        let edits: [(&str, fn(&mut Value)); 4] = [
+            ("ItemId", |v| v["OrderLine"][0]["ItemId"] = json!("SKU-9")),
+            ("IsReturn", |v| v["OrderLine"][0]["IsReturn"] = json!(true)),
+            ("DeliveryMethod", |v| v["OrderLine"][0]["DeliveryMethod"]["DeliveryMethodId"] = json!("Email")),
+            ("PickupLocationId", |v| v["OrderLine"][0]["PickupLocationId"] = json!("S1")),
+        ];
+        for (back_ordered, status) in [(false, "Allocated"), (true, "Back Ordered")] {
+            let mut first = create(&request(sample())).unwrap();
+            let to = if back_ordered { BackOrdered } else { Allocated };
+            first.lines[0].move_quantity(Open, to, 1).unwrap();
+            for (field, edit) in edits {
+                match update(&sample_with(edit), &first) {
+                    Err(OmsError::NotPermitted { code, message }) => {
+                        assert_eq!(code, LINE_MOD_NOT_PERMITTED);
+                        assert!(message.contains(status) && message.contains(field), "{message}");
+                    }
+                    other => panic!("{field}: expected NotPermitted, got {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn when_an_open_line_changes_item_return_flag_or_delivery_should_accept_it() {
+        let first = create(&request(sample())).unwrap();
+        let req = sample_with(|v| {
+            v["OrderLine"][0]["ItemId"] = json!("SKU-9");
+            v["OrderLine"][0]["IsReturn"] = json!(true);
+        });
+        let second = update(&req, &first).unwrap();
+        assert_eq!((line0(&second).item_id.as_str(), line0(&second).is_return), ("SKU-9", true));
     }
 
     #[test]
@@ -1710,20 +1846,22 @@ mod tests {
         match update(&req, &first) {
             Err(OmsError::NotPermitted { code, message }) => {
                 assert_eq!(code, LINE_MOD_NOT_PERMITTED);
-                assert_eq!(message, "The requested order line modification is not permitted at status Allocated");
+                assert!(
+                    message.starts_with("The requested order line modification is not permitted at status Allocated"),
+                    "{message}"
+                );
             }
             other => panic!("expected NotPermitted, got {other:?}"),
         }
     }
 
     #[test]
-    fn when_update_gives_quantity_detail_should_use_it() {
+    fn when_update_cancels_units_through_quantity_detail_should_refuse_naming_the_row() {
         let first = create(&request(sample())).unwrap();
         let req = sample_with(|v| {
             v["OrderLine"][0]["QuantityDetail"] = json!([{"StatusId": "9000", "Quantity": 2}]);
         });
-        let second = update(&req, &first).unwrap();
-        assert!(line0(&second).is_canceled());
+        assert_eq!(error_field(update(&req, &first)), "OrderLine[0].QuantityDetail[0].StatusId");
     }
 
     #[test]
@@ -1915,12 +2053,12 @@ mod tests {
         let body = create(&req).unwrap().to_response();
         assert_eq!(body["Payment"][0]["PaymentHeaderId"], Value::Null);
         assert_eq!(body["Payment"][0]["PaymentStatus"]["PaymentStatusId"], "Authorized");
-        assert_eq!(body["Payment"][0]["PaymentMethod"][0]["Amount"], json!(5.0));
-        assert_eq!(body["Payment"][0]["PaymentMethod"][0]["CurrentAuthAmount"], json!(0.0));
+        assert_eq!(body["Payment"][0]["PaymentMethod"][0]["Amount"], json!(5));
+        assert_eq!(body["Payment"][0]["PaymentMethod"][0]["CurrentAuthAmount"], json!(0));
         assert_eq!(body["Invoice"][0]["InvoiceType"]["InvoiceTypeId"], "Adjustment");
         assert_eq!(body["Invoice"][0]["PublishStatus"]["PublishStatusId"], "NotPublished");
         assert_eq!(body["OrderChargeDetail"][0]["ChargeType"]["ChargeTypeId"], "Shipping");
-        assert_eq!(body["OrderChargeDetail"][0]["ChargeTotal"], json!(2.0));
+        assert_eq!(body["OrderChargeDetail"][0]["ChargeTotal"], json!(2));
         assert_eq!(body["PaymentStatus"]["PaymentStatusId"], "Paid");
         assert_eq!(body["DoNotReleaseBefore"], "2025-02-01T08:00:00.500Z");
         assert_eq!(body["OrderTotal"], json!(41.98));

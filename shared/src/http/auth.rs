@@ -32,6 +32,8 @@ impl Caller {
 }
 
 /// The claims of an OMS token, as minted locally and as the authorizer passes them on.
+/// Required: `sub` (the user), `tenant` and `exp` (seconds since the epoch); optional: `scope`
+/// (space-separated permissions), `iat`, and `iss`, which must be `oms-local` when present.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub sub: String,
@@ -39,12 +41,16 @@ pub struct Claims {
     /// Space-separated permissions.
     #[serde(default)]
     pub scope: String,
-    pub iss: String,
-    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
     pub exp: i64,
 }
 
 pub const LOCAL_ISSUER: &str = "oms-local";
+/// Seconds a token is still accepted after its `exp`, for clocks that disagree a little.
+const EXPIRY_LEEWAY_SECONDS: i64 = 60;
 
 /// Signs and verifies local tokens.
 #[derive(Clone)]
@@ -79,20 +85,36 @@ impl LocalJwt {
             sub: user.as_str().into(),
             tenant: tenant.as_str().into(),
             scope: permissions.join(" "),
-            iss: LOCAL_ISSUER.into(),
-            iat: now,
+            iss: Some(LOCAL_ISSUER.into()),
+            iat: Some(now),
             exp: now + ttl_seconds,
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, OmsError> {
+    /// Checks the signature, then `exp` against `now` (seconds) and `iss` when present.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, OmsError> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[LOCAL_ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        // The library reads exp/nbf through deserialize_any, which exact (arbitrary precision)
+        // JSON numbers break: the claims are checked below on the typed struct instead.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|e| OmsError::Unauthorized(format!("invalid token: {e}")))
+            .map_err(|e| OmsError::Unauthorized(format!("invalid token: {e}")))?;
+        if claims.exp.saturating_add(EXPIRY_LEEWAY_SECONDS) < now {
+            return Err(OmsError::Unauthorized("invalid token: it has expired (exp)".into()));
+        }
+        if let Some(issuer) = claims.iss.as_deref()
+            && issuer != LOCAL_ISSUER
+        {
+            return Err(OmsError::Unauthorized(format!(
+                "invalid token: iss is {issuer:?}; local tokens carry iss \"{LOCAL_ISSUER}\" or none"
+            )));
+        }
+        Ok(claims)
     }
 }
 
@@ -121,6 +143,7 @@ pub fn authenticate(
     mode: &AuthMode,
     headers: &HeaderMap,
     extensions: &axum::http::Extensions,
+    now: i64,
 ) -> Result<Caller, OmsError> {
     match mode {
         AuthMode::Authorizer => {
@@ -150,7 +173,7 @@ pub fn authenticate(
                 .ok()
                 .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
                 .ok_or_else(|| OmsError::Unauthorized("the Authorization header must be Bearer <token>".into()))?;
-            let claims = jwt.verify(token.trim())?;
+            let claims = jwt.verify(token.trim(), now)?;
             caller_from_claims(Some(&claims.sub), Some(&claims.tenant), Some(&claims.scope))
         }
     }
@@ -206,12 +229,12 @@ mod tests {
         let token = jwt
             .mint(&TenantId::parse("demo").unwrap(), &UserId::parse("alice").unwrap(), &["api::order::read"], now, 60)
             .unwrap();
-        let claims = jwt.verify(&token).unwrap();
+        let claims = jwt.verify(&token, now).unwrap();
         assert_eq!(
             (claims.tenant.as_str(), claims.sub.as_str(), claims.scope.as_str()),
             ("demo", "alice", "api::order::read")
         );
-        assert!(LocalJwt::new("another-secret-entirely").verify(&token).is_err());
+        assert!(LocalJwt::new("another-secret-entirely").verify(&token, now).is_err());
     }
 
     #[test]
@@ -220,7 +243,49 @@ mod tests {
         let long_ago = chrono::Utc::now().timestamp() - 3600;
         let token =
             jwt.mint(&TenantId::parse("demo").unwrap(), &UserId::parse("alice").unwrap(), &[], long_ago, 60).unwrap();
-        assert!(matches!(jwt.verify(&token), Err(OmsError::Unauthorized(_))));
+        assert!(matches!(jwt.verify(&token, chrono::Utc::now().timestamp()), Err(OmsError::Unauthorized(_))));
+    }
+
+    /// A token minted by another JWT library from the documented claims, without `iss`.
+    fn foreign_token(secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .unwrap()
+    }
+
+    #[test]
+    fn when_a_token_has_no_iss_should_be_accepted_with_its_claims() {
+        let jwt = LocalJwt::new("a-local-secret-of-some-length");
+        let now = 1_800_000_000;
+        let token = foreign_token(
+            "a-local-secret-of-some-length",
+            serde_json::json!({"sub": "bob", "tenant": "demo", "scope": "api::order::read", "exp": now + 60}),
+        );
+        let claims = jwt.verify(&token, now).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.tenant.as_str(), claims.iss), ("bob", "demo", None));
+    }
+
+    #[test]
+    fn when_a_token_names_another_issuer_should_be_unauthorized_naming_iss() {
+        let jwt = LocalJwt::new("a-local-secret-of-some-length");
+        let now = 1_800_000_000;
+        let token = foreign_token(
+            "a-local-secret-of-some-length",
+            serde_json::json!({"sub": "bob", "tenant": "demo", "iss": "elsewhere", "exp": now + 60}),
+        );
+        let err = jwt.verify(&token, now).unwrap_err();
+        assert!(matches!(&err, OmsError::Unauthorized(m) if m.contains("iss")), "{err}");
+    }
+
+    #[test]
+    fn when_a_token_lacks_exp_or_sub_should_be_unauthorized() {
+        let jwt = LocalJwt::new("a-local-secret-of-some-length");
+        for claims in [
+            serde_json::json!({"sub": "bob", "tenant": "demo"}),
+            serde_json::json!({"tenant": "demo", "exp": 1_800_000_060}),
+        ] {
+            let token = foreign_token("a-local-secret-of-some-length", claims);
+            assert!(matches!(jwt.verify(&token, 1_800_000_000), Err(OmsError::Unauthorized(_))));
+        }
     }
 
     #[test]

@@ -94,7 +94,8 @@ async fn guard_route(State(guard): State<RouteGuard>, req: Request, next: Next) 
 }
 
 async fn guarded(guard: &RouteGuard, mut req: Request, next: Next) -> Result<Response, OmsError> {
-    let caller = authenticate(&guard.state.auth, req.headers(), req.extensions())?;
+    let now = guard.state.deps.clock.now().timestamp();
+    let caller = authenticate(&guard.state.auth, req.headers(), req.extensions(), now)?;
     if guard.route.site_context_required && !req.headers().contains_key("x-site-context") {
         return Err(OmsError::validation("x-site-context", "header is required: {\"account\": \"<tenant>\"}"));
     }

@@ -4,8 +4,7 @@
 use crate::deps::Deps;
 use crate::domain::ids::{OrderId, TenantId};
 use crate::domain::order::{Order, SaveOrderRequest};
-use crate::domain::status::FulfillmentStatus;
-use crate::error::{LINE_MOD_NOT_PERMITTED, OmsError, OmsResult};
+use crate::error::{OmsError, OmsResult};
 use crate::http::auth::Caller;
 use crate::keys;
 use crate::ports::{Condition, QueueName, StoreError, WriteOp};
@@ -44,9 +43,6 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
         let previous = load_order(deps, &caller.tenant, &draft.order_id).await?;
         let now = deps.clock.now();
         let order = Order::from_draft(draft.clone(), &caller.tenant, &caller.user, now, previous.as_ref())?;
-        if let Some(prev) = &previous {
-            keep_allocated_units(prev, &order)?;
-        }
         let guard = match &previous {
             Some(prev) => Condition::version_is(prev.version),
             None => Condition::NotExists,
@@ -77,25 +73,6 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
         }
     }
     Err(stale(&draft.order_id))
-}
-
-/// Allocated units hold reservations: only the allocation service moves them, so that every
-/// reserved unit stays with exactly one live allocation.
-fn keep_allocated_units(previous: &Order, next: &Order) -> OmsResult<()> {
-    for line in &previous.lines {
-        let before = line.quantity_at(FulfillmentStatus::Allocated);
-        let after = next.line(&line.order_line_id).map_or(0, |l| l.quantity_at(FulfillmentStatus::Allocated));
-        if before != after {
-            return Err(OmsError::NotPermitted {
-                code: LINE_MOD_NOT_PERMITTED,
-                message: format!(
-                    "The requested order line modification is not permitted at status Allocated: line {} has {before} allocated units, which change only through the allocation API",
-                    line.order_line_id
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 fn stale(id: &OrderId) -> OmsError {

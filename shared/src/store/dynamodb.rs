@@ -150,11 +150,48 @@ fn transaction_error(
 }
 
 fn to_attributes(item: Item) -> Result<AttributeMap, StoreError> {
-    serde_dynamo::to_item(item).map_err(invalid)
+    item.iter().map(|(name, value)| Ok((name.clone(), to_attribute(value)?))).collect()
 }
 
 fn from_attributes(attributes: AttributeMap) -> Result<Item, StoreError> {
-    serde_dynamo::from_item(attributes).map_err(|err| StoreError::Unavailable(format!("unreadable item: {err}")))
+    attributes.into_iter().map(|(name, value)| Ok((name, from_attribute(value)?))).collect()
+}
+
+/// JSON to an attribute value. Numbers keep their exact digits (serde_json's arbitrary
+/// precision), which is why items are not converted through serde_dynamo: it reads numbers
+/// through f64 and would turn 19.999999999999999999 into 20.
+fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
+    Ok(match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(plain_number(&n.to_string())),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(values) => AttributeValue::L(values.iter().map(to_attribute).collect::<Result<_, _>>()?),
+        Value::Object(map) => AttributeValue::M(to_attributes(map.clone())?),
+    })
+}
+
+/// DynamoDB numbers are plain decimals: exponent notation is written out when it fits a decimal.
+fn plain_number(text: &str) -> String {
+    if text.contains(['e', 'E']) {
+        if let Ok(decimal) = rust_decimal::Decimal::from_scientific(text) {
+            return decimal.normalize().to_string();
+        }
+    }
+    text.to_owned()
+}
+
+fn from_attribute(value: AttributeValue) -> Result<Value, StoreError> {
+    let unreadable = |what: String| StoreError::Unavailable(format!("unreadable item: {what}"));
+    Ok(match value {
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Bool(b) => Value::Bool(b),
+        AttributeValue::N(n) => Value::Number(n.parse().map_err(|e| unreadable(format!("number {n:?}: {e}")))?),
+        AttributeValue::S(s) => Value::String(s),
+        AttributeValue::L(values) => Value::Array(values.into_iter().map(from_attribute).collect::<Result<_, _>>()?),
+        AttributeValue::M(map) => Value::Object(from_attributes(map)?),
+        other => return Err(unreadable(format!("unsupported attribute type {other:?}"))),
+    })
 }
 
 fn key_attributes(key: &Key) -> AttributeMap {
@@ -185,7 +222,7 @@ impl Expr {
     }
 
     fn json(&mut self, value: &Value) -> Result<String, StoreError> {
-        Ok(self.value(serde_dynamo::to_attribute_value(value).map_err(invalid)?))
+        Ok(self.value(to_attribute(value)?))
     }
 
     fn condition(&mut self, condition: &Condition) -> Result<String, StoreError> {
