@@ -173,15 +173,16 @@ pub struct Allocation {
 }
 
 impl Allocation {
-    pub fn units(&self) -> u32 {
-        self.items.iter().map(|i| i.quantity).sum()
+    /// Units held over all items (u64: many items of large quantities exceed u32).
+    pub fn units(&self) -> u64 {
+        self.items.iter().map(|i| u64::from(i.quantity)).sum()
     }
 
     /// Units of each item held by this allocation, item by item.
-    pub fn units_by_item(&self) -> std::collections::BTreeMap<ItemId, u32> {
+    pub fn units_by_item(&self) -> std::collections::BTreeMap<ItemId, u64> {
         let mut units = std::collections::BTreeMap::new();
         for item in &self.items {
-            *units.entry(item.item_id.clone()).or_insert(0) += item.quantity;
+            *units.entry(item.item_id.clone()).or_insert(0) += u64::from(item.quantity);
         }
         units
     }
@@ -537,6 +538,15 @@ mod tests {
             }],
             audit_logs: vec![],
         }
+    }
+
+    #[test]
+    fn when_items_add_up_beyond_u32_units_should_count_them_exactly() {
+        let mut doc = allocation();
+        let item = doc.items[0].clone();
+        doc.items = (0..3).map(|_| AllocationItem { quantity: u32::MAX, ..item.clone() }).collect();
+        assert_eq!(doc.units(), 3 * u64::from(u32::MAX));
+        assert_eq!(doc.units_by_item().get(&item.item_id), Some(&(3 * u64::from(u32::MAX))));
     }
 
     fn request(body: Value) -> UpdateAllocationRequest {

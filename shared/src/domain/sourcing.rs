@@ -104,7 +104,7 @@ pub struct LinePlan {
 }
 
 impl LinePlan {
-    /// Units picked for this line.
+    /// Units picked for this line: at most the line's quantity, so u32 holds it.
     pub fn allocated(&self) -> u32 {
         self.picks.iter().map(|p| p.quantity).sum()
     }
@@ -118,14 +118,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Units picked over all lines.
-    pub fn allocated(&self) -> u32 {
-        self.lines.iter().map(LinePlan::allocated).sum()
+    /// Units picked over all lines (u64: many lines of large quantities exceed u32).
+    pub fn allocated(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.allocated())).sum()
     }
 
     /// Units no location could serve, over all lines.
-    pub fn back_ordered(&self) -> u32 {
-        self.lines.iter().map(|l| l.back_ordered).sum()
+    pub fn back_ordered(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.back_ordered)).sum()
     }
 
     /// The distinct ship-from locations: one shipment (or hand-over) each.
@@ -764,6 +764,19 @@ impl LineContext<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_plan_lines_add_up_beyond_u32_should_count_them_exactly() {
+        let line = |id: &str| LinePlan {
+            line_id: OrderLineId::parse(id).unwrap(),
+            item_id: ItemId::parse("SKU-1").unwrap(),
+            picks: vec![Pick { location_id: LocationId::parse("DC-1").unwrap(), quantity: u32::MAX }],
+            back_ordered: u32::MAX,
+        };
+        let plan = Plan { lines: vec![line("1"), line("2")] };
+        assert_eq!(plan.allocated(), 2 * u64::from(u32::MAX));
+        assert_eq!(plan.back_ordered(), 2 * u64::from(u32::MAX));
+    }
     use crate::domain::location::LocationType;
     use chrono::{TimeZone, Utc};
     use rand::rngs::StdRng;

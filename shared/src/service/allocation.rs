@@ -319,8 +319,8 @@ pub struct AllocationOutcome {
     /// The allocations this request created; when there was nothing left to allocate, the
     /// order's live allocations.
     pub allocations: Vec<Allocation>,
-    pub allocated: u32,
-    pub back_ordered: u32,
+    pub allocated: u64,
+    pub back_ordered: u64,
 }
 
 /// Units of a line that still wait for stock: open and back ordered.
@@ -428,7 +428,9 @@ fn apply_plan_to_order(order: &mut Order, plan: &Plan) -> OmsResult<()> {
 fn deltas_of(docs: &[Allocation], sign: i64, deltas: &mut StockDeltas) {
     for doc in docs {
         for (item, units) in doc.units_by_item() {
-            *deltas.entry((doc.location_num.clone(), item)).or_insert(0) += sign * i64::from(units);
+            // Units are bounded by the order's lines, far below i64::MAX.
+            let units = i64::try_from(units).unwrap_or(i64::MAX);
+            *deltas.entry((doc.location_num.clone(), item)).or_insert(0) += sign * units;
         }
     }
 }
