@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::ids::{ItemId, LocationId, OrderId, OrderLineId, UserId};
+use crate::domain::limits;
 use crate::error::OmsError;
 
 /// A 24-character lower-case hex id, like the documented `633f216c68f1b4456659161c`.
@@ -279,9 +280,39 @@ pub struct UpdateAllocationRequest {
 }
 
 const ITEMS_TYPES: &[&str] = &["WEB_SHIP", "POS", "WEB"];
+/// Most recipients one allocation keeps.
+const MAX_RECIPIENTS: usize = 20;
 const ORDER_SUB_TYPES: &[&str] = &["IOS", "ANDROID", "INTERNATIONAL", "BORDERFREE"];
 
 impl UpdateAllocationRequest {
+    /// Free text and free-form JSON within what both stores keep (see `limits`).
+    fn check_bounds(&self) -> Result<(), OmsError> {
+        let texts = [
+            ("allocationRequestId", &self.allocation_request_id),
+            ("allocationNum", &self.allocation_num),
+            ("poNumber", &self.po_number),
+            ("vendorId", &self.vendor_id),
+            ("shipType", &self.ship_type),
+            ("shipMethod", &self.ship_method),
+            ("shipToId", &self.ship_to_id),
+        ];
+        for (field, value) in texts {
+            if let Some(value) = value {
+                limits::check_text(field, value)?;
+            }
+        }
+        if let Some(address) = &self.ship_to_address {
+            limits::check_free_form("shipToAddress", address)?;
+        }
+        if let Some(recipients) = &self.recipient {
+            limits::check_count("recipient", recipients.len(), MAX_RECIPIENTS)?;
+            for (i, recipient) in recipients.iter().enumerate() {
+                limits::check_free_form(&format!("recipient[{i}]"), recipient)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the update to `current`, recording each changed field in `auditLogs`.
     /// Stock-moving changes are refused: the location goes through reallocate, the units
     /// through cancel, and CANCELLED/REALLOCATED only come from those endpoints.
@@ -339,6 +370,7 @@ impl UpdateAllocationRequest {
                 }
             };
         }
+        self.check_bounds()?;
         set!(allocation_request_id, "allocationRequestId");
         set!(allocation_num, "allocationNum");
         set!(sent_to_pps_date, "sentToPPSDate");
@@ -406,6 +438,16 @@ impl UpdateAllocationRequest {
             }
             change(&mut audit, "statusCode", serde_json::json!(next.status_code), serde_json::json!(status));
             next.status_code = status;
+        }
+        if !audit.is_empty() && next.audit_logs.len() + audit.len() > limits::MAX_AUDIT_LOGS {
+            return Err(OmsError::validation(
+                "auditLogs",
+                format!(
+                    "allocation {path_id} already keeps {} audit log entries; at most {} are kept, so it takes no more changes",
+                    next.audit_logs.len(),
+                    limits::MAX_AUDIT_LOGS
+                ),
+            ));
         }
         if !audit.is_empty() {
             next.version += 1;

@@ -3,6 +3,7 @@
 pub mod allocation;
 pub mod ids;
 pub mod inventory;
+pub mod limits;
 pub mod location;
 pub mod order;
 pub mod sourcing;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
+use super::limits;
 use super::location::{check_latitude, check_longitude};
 use super::status::{FulfillmentStatus, min_max_status};
 use crate::error::{LINE_MOD_NOT_PERMITTED, OmsError};
@@ -500,6 +501,11 @@ impl SaveOrderRequest {
         let currency_code = self.currency_code.as_deref().map(|v| parse_currency("CurrencyCode", v)).transpose()?;
 
         let requested_lines = self.order_line.as_deref().unwrap_or_default();
+        limits::check_count("OrderLine", requested_lines.len(), limits::MAX_ORDER_LINES)?;
+        limits::check_count("Payment", self.payment.as_ref().map_or(0, Vec::len), limits::MAX_ORDER_ENTRIES)?;
+        limits::check_count("Invoice", self.invoice.as_ref().map_or(0, Vec::len), limits::MAX_ORDER_ENTRIES)?;
+        let charges = self.order_charge_detail.as_ref().map_or(0, Vec::len);
+        limits::check_count("OrderChargeDetail", charges, limits::MAX_ORDER_ENTRIES)?;
         let mut lines = Vec::with_capacity(requested_lines.len());
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, line) in requested_lines.iter().enumerate() {
@@ -713,6 +719,10 @@ impl PaymentRequest {
         let methods = self
             .payment_method
             .as_deref()
+            .map(|methods| {
+                limits::check_count(&f("PaymentMethod"), methods.len(), limits::MAX_PAYMENT_METHODS).map(|()| methods)
+            })
+            .transpose()?
             .unwrap_or_default()
             .iter()
             .enumerate()
@@ -973,6 +983,16 @@ impl Order {
         }
 
         let lines = merge_lines(draft.lines, previous.map(|p| p.lines.as_slice()))?;
+        if lines.len() > limits::MAX_ORDER_LINES {
+            return Err(OmsError::validation(
+                "OrderLine",
+                format!(
+                    "the order would hold {} lines with the stored ones; at most {} are accepted",
+                    lines.len(),
+                    limits::MAX_ORDER_LINES
+                ),
+            ));
+        }
         if lines.is_empty() {
             return Err(OmsError::validation("OrderLine", "at least one order line is required"));
         }

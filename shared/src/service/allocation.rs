@@ -834,6 +834,7 @@ pub async fn update(deps: &Deps, caller: &Caller, id: &str, req: &UpdateAllocati
         return Ok(current);
     }
     let item = allocation_item(tenant, &next)?;
+    entity::check_item_size(&item, &format!("allocation {id}"), "auditLogs")?;
     match deps.store.put(item, Some(Condition::version_is(current.version))).await {
         Ok(()) => Ok(next),
         Err(StoreError::ConditionFailed) => Err(OmsError::Conflict(format!(
@@ -892,7 +893,10 @@ pub async fn query(deps: &Deps, tenant: &TenantId, req: &QueryRequest) -> OmsRes
     };
     let filters = match &req.filters {
         None => json!({}),
-        Some(f @ Value::Object(_)) => f.clone(),
+        Some(f @ Value::Object(_)) => {
+            crate::domain::limits::check_free_form("filters", f)?;
+            f.clone()
+        }
         Some(_) => return Err(OmsError::validation("filters", "must be an object shaped like an allocation")),
     };
     let source = match filters.get("orderNumber").and_then(Value::as_str) {

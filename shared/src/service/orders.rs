@@ -55,8 +55,9 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
         };
         let (outbox_write, message) =
             outbox::record(deps, &caller.tenant, QueueName::ChangeTracker, outbox::body(&change), now);
-        let order_write =
-            WriteOp::Put { item: entity::to_item(&key, &order, order.version, &[])?, condition: Some(guard) };
+        let item = entity::to_item(&key, &order, order.version, &[])?;
+        entity::check_item_size(&item, &format!("order {}", order.order_id), "OrderLine")?;
+        let order_write = WriteOp::Put { item, condition: Some(guard) };
         match deps.store.transact(vec![order_write, outbox_write]).await {
             Ok(()) => {
                 outbox::deliver(deps, vec![message]).await;

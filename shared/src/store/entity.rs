@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::domain::limits;
 use crate::error::OmsError;
 use crate::ports::{Item, Key, PK, SK};
 
@@ -31,6 +32,19 @@ pub fn from_item<T: DeserializeOwned>(mut item: Item, extra: &[&str]) -> Result<
     }
     serde_json::from_value(Value::Object(item))
         .map_err(|e| OmsError::Internal(anyhow::anyhow!("a stored item no longer reads as its entity: {e}")))
+}
+
+/// Refuses an item too large to store (DynamoDB's limit is 400 KB) with a 400 on `field`, the
+/// part of the request that makes it grow; `what` names the entity in the message.
+pub fn check_item_size(item: &Item, what: &str, field: &str) -> Result<(), OmsError> {
+    let size = serde_json::to_string(item).map_or(usize::MAX, |s| s.len());
+    if size > limits::MAX_ITEM_BYTES {
+        return Err(OmsError::validation(
+            field,
+            format!("{what} would take {size} bytes when stored; at most {} are accepted", limits::MAX_ITEM_BYTES),
+        ));
+    }
+    Ok(())
 }
 
 /// The version attribute of a stored item (0 when absent).
