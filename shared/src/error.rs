@@ -52,6 +52,17 @@ impl OmsError {
         }
     }
 
+    /// The same error with its field named from `prefix` (e.g. `detail.order`), for a request
+    /// nested inside another one.
+    pub fn nested_in(self, prefix: &str) -> Self {
+        match self {
+            OmsError::Validation { field, message } => {
+                OmsError::Validation { field: format!("{prefix}.{field}"), message }
+            }
+            other => other,
+        }
+    }
+
     pub fn status_code(&self) -> StatusCode {
         match self {
             OmsError::Validation { .. } | OmsError::BadRequest(_) => StatusCode::BAD_REQUEST,

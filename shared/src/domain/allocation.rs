@@ -222,8 +222,8 @@ pub struct AllocationEventRequest {
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventDetail {
     pub order_id: Option<String>,
-    /// A whole order (Save Order's shape), saved before it is allocated.
-    pub order: Option<Value>,
+    /// A whole order (Save Order's shape), saved in the same transaction as its allocation.
+    pub order: Option<crate::domain::order::SaveOrderRequest>,
     /// Overrides the tenant's strategy for this request.
     pub strategy: Option<String>,
 }

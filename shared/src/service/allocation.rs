@@ -18,7 +18,7 @@ use crate::domain::allocation::{
 };
 use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId};
 use crate::domain::location::Location;
-use crate::domain::order::{DeliveryMethod, Order, OrderLine, SaveOrderRequest};
+use crate::domain::order::{DeliveryMethod, Order, OrderDraft, OrderLine};
 use crate::domain::sourcing::{self, Availability, Demand, Explanation, Plan, Strategy};
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
@@ -235,6 +235,10 @@ pub async fn allocations_of_order(deps: &Deps, tenant: &TenantId, order: &OrderI
     query_all(deps, query).await?.into_iter().map(read_allocation).collect()
 }
 
+async fn live_allocations_of_order(deps: &Deps, tenant: &TenantId, order: &OrderId) -> OmsResult<Vec<Allocation>> {
+    Ok(allocations_of_order(deps, tenant, order).await?.into_iter().filter(|a| a.status_code.is_live()).collect())
+}
+
 /// Units of each item still promisable at each location (stock rows of the given items).
 async fn read_availability(
     deps: &Deps,
@@ -435,7 +439,9 @@ fn deltas_of(docs: &[Allocation], sign: i64, deltas: &mut StockDeltas) {
     }
 }
 
-/// `POST /allocation/`: allocates the order the event names (saving `detail.order` first).
+/// `POST /allocation/`: allocates the order the event names. With `detail.order` the order is
+/// saved in the same transaction as its allocation: everything is checked first, and a refusal
+/// writes nothing.
 pub async fn allocate_from_event(
     deps: &Deps,
     caller: &Caller,
@@ -444,54 +450,68 @@ pub async fn allocate_from_event(
     req.check_event()?;
     let detail =
         req.detail.as_ref().ok_or_else(|| OmsError::validation("detail", "is required: {\"orderId\": ...}"))?;
-    let order_id = match (&detail.order, &detail.order_id) {
-        (Some(order), _) => {
-            let save: SaveOrderRequest = serde_json::from_value(order.clone())
-                .map_err(|e| OmsError::validation("detail.order", format!("is not a valid order: {e}")))?;
-            if let (Some(named), Some(inside)) = (&detail.order_id, &save.order_id)
-                && named != inside
+    let strategy = strategy_for(deps, &caller.tenant, detail.strategy.as_deref()).await?;
+    match (&detail.order, &detail.order_id) {
+        (Some(order), named) => {
+            let draft = order.parse().map_err(|e| e.nested_in("detail.order"))?;
+            if let Some(named) = named
+                && named.trim() != draft.order_id.as_str()
             {
                 return Err(OmsError::validation(
                     "detail.orderId",
-                    format!("{named} differs from detail.order.OrderId {inside}"),
+                    format!("{named} differs from detail.order.OrderId {}", draft.order_id),
                 ));
             }
-            orders::save_order(deps, caller, &save).await?.order.order_id
+            let order_id = draft.order_id.clone();
+            allocate(deps, caller, &order_id, strategy, Some(&draft)).await
         }
-        (None, Some(id)) => OrderId::parse_at("detail.orderId", id)?,
-        (None, None) => return Err(OmsError::validation("detail.orderId", "is required (or detail.order)")),
-    };
-    allocate_order(deps, caller, &order_id, detail.strategy.as_deref()).await
+        (None, Some(id)) => allocate(deps, caller, &OrderId::parse_at("detail.orderId", id)?, strategy, None).await,
+        (None, None) => Err(OmsError::validation("detail.orderId", "is required (or detail.order)")),
+    }
 }
 
 /// Allocates every outstanding unit of an order it can, back orders the rest.
-#[tracing::instrument(skip_all, fields(order_id = %order_id))]
 pub async fn allocate_order(
     deps: &Deps,
     caller: &Caller,
     order_id: &OrderId,
     strategy: Option<&str>,
 ) -> OmsResult<AllocationOutcome> {
+    let strategy = strategy_for(deps, &caller.tenant, strategy).await?;
+    allocate(deps, caller, order_id, strategy, None).await
+}
+
+/// Allocates the stored order, or the stored order merged with `draft` (a Save Order request,
+/// written in the same transaction).
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
+async fn allocate(
+    deps: &Deps,
+    caller: &Caller,
+    order_id: &OrderId,
+    strategy: Strategy,
+    draft: Option<&OrderDraft>,
+) -> OmsResult<AllocationOutcome> {
     let tenant = &caller.tenant;
-    let strategy = strategy_for(deps, tenant, strategy).await?;
     for attempt in 0..MAX_ATTEMPTS {
-        let order = orders::load_order(deps, tenant, order_id)
-            .await?
-            .ok_or_else(|| OmsError::order_not_found(order_id.as_str()))?;
+        let stored = orders::load_order(deps, tenant, order_id).await?;
+        let order = match draft {
+            Some(draft) => Order::from_draft(draft.clone(), tenant, &caller.user, deps.clock.now(), stored.as_ref())
+                .map_err(|e| e.nested_in("detail.order"))?,
+            None => stored.clone().ok_or_else(|| OmsError::order_not_found(order_id.as_str()))?,
+        };
         let demands = demands(&order);
-        if demands.is_empty() {
-            let live: Vec<Allocation> = allocations_of_order(deps, tenant, order_id)
-                .await?
-                .into_iter()
-                .filter(|a| a.status_code.is_live())
-                .collect();
-            let allocated = live.iter().map(Allocation::units).sum();
-            return Ok(AllocationOutcome { allocations: live, allocated, back_ordered: 0 });
-        }
         let items: BTreeSet<ItemId> = demands.iter().map(|d| d.item_id.clone()).collect();
         let (availability, known) = read_availability(deps, tenant, &items).await?;
         if let Some(unknown) = items.iter().find(|i| !known.contains(*i)) {
-            return Err(OmsError::not_found(format!("item {unknown} is not stocked at any location")));
+            let line = order.lines.iter().position(|l| &l.item_id == unknown && outstanding(l) > 0).unwrap_or(0);
+            let message = format!("item {unknown} is not stocked at any location");
+            return Err(match draft {
+                Some(_) => OmsError::NotFound {
+                    code: None,
+                    message: format!("detail.order.OrderLine[{line}].ItemId: {message}"),
+                },
+                None => OmsError::not_found(message),
+            });
         }
         let locations = inventory::list_locations(deps, tenant).await?;
         let plan = sourcing::plan(&demands, &locations, &availability, strategy);
@@ -500,11 +520,24 @@ pub async fn allocate_order(
 
         let mut next = order.clone();
         apply_plan_to_order(&mut next, &plan)?;
-        if next == order {
+        if draft.is_none() && demands.is_empty() {
+            // Fully allocated already: answer with what holds it, change nothing.
+            let live = live_allocations_of_order(deps, tenant, order_id).await?;
+            let allocated = live.iter().map(Allocation::units).sum();
+            return Ok(AllocationOutcome { allocations: live, allocated, back_ordered: 0 });
+        }
+        if draft.is_none() && next == order {
             // Nothing could be allocated and the lines were already back ordered.
             return Ok(AllocationOutcome { allocations: Vec::new(), allocated: 0, back_ordered: plan.back_ordered() });
         }
-        next.touch(&caller.user, deps.clock.now());
+        if draft.is_none() {
+            next.touch(&caller.user, deps.clock.now());
+        }
+        let order_item = entity::to_item(&keys::order(tenant, order_id), &next, next.version, &[])?;
+        if draft.is_some() {
+            entity::check_item_size(&order_item, &format!("order {order_id}"), "detail.order.OrderLine")?;
+        }
+        let guard = stored.as_ref().map_or(Condition::NotExists, |s| Condition::version_is(s.version));
 
         let mut deltas = StockDeltas::new();
         deltas_of(&docs, 1, &mut deltas);
@@ -512,16 +545,18 @@ pub async fn allocate_order(
         for doc in &docs {
             steps.push(new_document_step(tenant, doc)?);
         }
-        steps.push(order_step(tenant, &next, order.version)?);
+        steps.push(Step { write: WriteOp::Put { item: order_item, condition: Some(guard) }, undo: None });
         let (tracker, message) = change_tracker_step(deps, tenant, order_id);
         steps.push(tracker);
         match write_all(deps, steps).await {
             Ok(()) => {
                 outbox::deliver(deps, vec![message]).await;
+                let allocations =
+                    if docs.is_empty() { live_allocations_of_order(deps, tenant, order_id).await? } else { docs };
                 return Ok(AllocationOutcome {
                     allocated: plan.allocated(),
                     back_ordered: plan.back_ordered(),
-                    allocations: docs,
+                    allocations,
                 });
             }
             // Another allocation took the stock, or the order changed: plan again from fresh reads.
@@ -718,13 +753,17 @@ async fn reallocation_sources(
     let mut sources = Vec::new();
     match kind {
         DocumentType::Allocation => {
-            let parsed: Vec<AllocationId> = ids
-                .iter()
-                .enumerate()
-                .map(|(i, raw)| AllocationId::parse_at(&format!("id[{i}]"), raw))
-                .collect::<OmsResult<_>>()?;
+            // (index in the request, id): an id named twice is one document to move.
+            let mut named: Vec<(usize, AllocationId)> = Vec::with_capacity(ids.len());
+            for (i, raw) in ids.iter().enumerate() {
+                let id = AllocationId::parse_at(&format!("id[{i}]"), raw)?;
+                if !named.iter().any(|(_, seen)| seen == &id) {
+                    named.push((i, id));
+                }
+            }
+            let parsed: Vec<AllocationId> = named.iter().map(|(_, id)| id.clone()).collect();
             let mut found = load_allocations(deps, tenant, &parsed).await?;
-            for (i, id) in parsed.iter().enumerate() {
+            for (i, id) in &named {
                 let doc = found
                     .remove(id)
                     .ok_or_else(|| OmsError::validation(format!("id[{i}]"), format!("allocation {id} not found")))?;
@@ -738,8 +777,14 @@ async fn reallocation_sources(
             }
         }
         DocumentType::Order => {
+            let mut orders: Vec<OrderId> = Vec::with_capacity(ids.len());
             for (i, raw) in ids.iter().enumerate() {
                 let order = OrderId::parse_at(&format!("id[{i}]"), raw)?;
+                if !orders.contains(&order) {
+                    orders.push(order);
+                }
+            }
+            for order in orders {
                 sources.extend(
                     allocations_of_order(deps, tenant, &order).await?.into_iter().filter(|a| a.status_code.is_live()),
                 );
@@ -950,8 +995,7 @@ pub async fn explain(
     let locations = inventory::list_locations(deps, tenant).await?;
     let strategy = settings(deps, tenant).await?.strategy;
     let explanation = sourcing::explain(&demands, &locations, &availability, strategy);
-    let live =
-        allocations_of_order(deps, tenant, &order_id).await?.into_iter().filter(|a| a.status_code.is_live()).collect();
+    let live = live_allocations_of_order(deps, tenant, &order_id).await?;
     Ok((order, explanation, live))
 }
 
