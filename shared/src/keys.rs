@@ -84,3 +84,12 @@ pub fn stock_rows(t: &TenantId) -> String {
 pub fn allocation_settings(t: &TenantId) -> Key {
     Key::new(format!("{}#META", tenant(t)), "ALLOCATION_SETTINGS")
 }
+
+/// Partition of a tenant's journals: changes too large for one transaction, while they run.
+pub fn journals(t: &TenantId) -> String {
+    format!("{}#JOURNAL", tenant(t))
+}
+
+pub fn journal(t: &TenantId, id: &str) -> Key {
+    Key::new(journals(t), id)
+}

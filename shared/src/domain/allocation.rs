@@ -171,6 +171,10 @@ pub struct Allocation {
     pub items: Vec<AllocationItem>,
     #[serde(default)]
     pub audit_logs: Vec<AuditLog>,
+    /// Set while a change too large for one transaction (a cancel or reallocation of many
+    /// lines) holds this document: the id of its journal. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_operation: Option<String>,
 }
 
 impl Allocation {
@@ -579,6 +583,7 @@ mod tests {
                 quantity: 2,
             }],
             audit_logs: vec![],
+            pending_operation: None,
         }
     }
 

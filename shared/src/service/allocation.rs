@@ -16,7 +16,7 @@ use crate::domain::allocation::{
     Allocation, AllocationEventRequest, AllocationId, AllocationItem, AllocationStatus, AllocationType, AuditLog,
     DocumentType, ReallocateRequest, UpdateAllocationRequest,
 };
-use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId};
+use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId, UserId};
 use crate::domain::location::Location;
 use crate::domain::order::{DeliveryMethod, Order, OrderDraft, OrderLine};
 use crate::domain::sourcing::{self, Availability, Demand, Explanation, Plan, Strategy};
@@ -25,9 +25,11 @@ use crate::error::{OmsError, OmsResult};
 use crate::http::auth::Caller;
 use crate::keys;
 use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
+
+pub(crate) mod journal;
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory::{self, StockRow};
-use crate::service::{orders, outbox};
+use crate::service::{commit, orders, outbox};
 use crate::store::{self, entity};
 
 /// Attempts before an allocation that keeps losing races gives up with 409.
@@ -71,83 +73,96 @@ fn reservation(tenant: &TenantId, location: &LocationId, item: &ItemId, delta: i
     WriteOp::Update { key: keys::stock(tenant, item, location), update, condition: Some(condition) }
 }
 
-/// One write and how to undo it if a later chunk of the same change fails.
-struct Step {
-    write: WriteOp,
-    undo: Option<WriteOp>,
+/// One allocation change before it is written: the stock it moves, the documents it retires
+/// and writes, and what commits with them (orders, change-tracker records).
+struct Change {
+    kind: journal::Kind,
+    deltas: StockDeltas,
+    /// Live documents as read, and the status they end in.
+    retired: Vec<Allocation>,
+    retire_as: AllocationStatus,
+    created: Vec<Allocation>,
+    /// Order and change-tracker writes of a cancel (a journaled cancel computes them again).
+    others: Vec<WriteOp>,
+    /// The order and change-tracker writes of an allocation.
+    allocate: Option<journal::AllocateFinish>,
+    messages: Vec<outbox::OutboxMessage>,
 }
 
-fn reservation_steps(tenant: &TenantId, deltas: &StockDeltas) -> Vec<Step> {
-    deltas
+/// How writing a change went.
+enum Written {
+    Done,
+    /// A document, a stock row or an order changed since it was read (or the stock is gone):
+    /// nothing was written; read again and plan again.
+    Raced,
+}
+
+/// Writes a change all or nothing: one transaction when it fits, else a journal that claims
+/// the documents first, moves the stock in chunks and finishes in one transaction.
+async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Change) -> OmsResult<Written> {
+    let now = deps.clock.now();
+    let mut writes: Vec<WriteOp> = change
+        .deltas
         .iter()
         .filter(|(_, delta)| **delta != 0)
-        .map(|((location, item), delta)| Step {
-            write: reservation(tenant, location, item, *delta),
-            undo: Some(reservation(tenant, location, item, -*delta)),
-        })
-        .collect()
-}
-
-/// Writes the steps all or nothing: one transaction when they fit, else chunks of 100 where
-/// a failed chunk undoes the chunks before it. Steps without an undo all go in the last
-/// chunk, so nothing that cannot be undone is written before every other chunk succeeded.
-async fn write_all(deps: &Deps, steps: Vec<Step>) -> Result<(), StoreError> {
-    if steps.len() <= MAX_TRANSACTION_ITEMS {
-        return deps.store.transact(steps.into_iter().map(|s| s.write).collect()).await;
+        .map(|((location, item), delta)| reservation(tenant, location, item, *delta))
+        .collect();
+    for doc in &change.retired {
+        writes.push(retire(tenant, doc, change.retire_as, user, now)?.1);
     }
-    let (mut ordered, last): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.undo.is_some());
-    if last.len() > MAX_TRANSACTION_ITEMS {
-        return Err(StoreError::Invalid(format!(
-            "{} writes cannot be undone and must share one transaction; split the request",
-            last.len()
-        )));
+    for doc in &change.created {
+        writes.push(WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) });
     }
-    ordered.extend(last);
-    // Chunks are cut from the end, so the last one holds the final 100 steps.
-    let first = ordered.len() % MAX_TRANSACTION_ITEMS;
-    let mut sizes = Vec::new();
-    if first > 0 {
-        sizes.push(first);
+    writes.extend(change.others.iter().cloned());
+    if let Some(finish) = &change.allocate {
+        writes.push(WriteOp::Put { item: finish.order.clone(), condition: Some(finish.guard.clone()) });
+        writes.push(finish.tracker.clone());
     }
-    sizes.extend(std::iter::repeat_n(MAX_TRANSACTION_ITEMS, ordered.len() / MAX_TRANSACTION_ITEMS));
-    let mut undo: Vec<WriteOp> = Vec::new();
-    let mut offset = 0;
-    let mut steps = ordered.into_iter();
-    for size in sizes {
-        let (writes, undos): (Vec<WriteOp>, Vec<Option<WriteOp>>) =
-            steps.by_ref().take(size).map(|s| (s.write, s.undo)).unzip();
-        match deps.store.transact(writes).await {
-            Ok(()) => undo.extend(undos.into_iter().flatten()),
-            Err(err) => {
-                compensate(deps, undo).await;
-                return Err(match err {
-                    StoreError::TransactionCanceled { failed } => {
-                        StoreError::TransactionCanceled { failed: failed.into_iter().map(|i| i + offset).collect() }
-                    }
-                    other => other,
-                });
+    if writes.len() <= commit::capacity() {
+        return match commit::transact(deps, writes).await {
+            Ok(()) => {
+                outbox::deliver(deps, change.messages).await;
+                Ok(Written::Done)
             }
-        }
-        offset += size;
+            Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => Ok(Written::Raced),
+            Err(e) => Err(e.into()),
+        };
     }
-    Ok(())
+    let orders = match change.kind {
+        journal::Kind::Cancel => journal::orders_of(&change.retired).len(),
+        journal::Kind::Allocate => 1,
+        journal::Kind::Reallocate => 0,
+    };
+    journal::check_size(change.retired.len(), change.created.len(), orders)?;
+    let plan = journal::Journal::new(deps, tenant, change.kind, user, &change.deltas, &change.retired, change.created);
+    match journal::run(deps, plan, &change.retired, change.allocate).await? {
+        journal::Ending::Finished => {
+            if change.kind == journal::Kind::Allocate {
+                outbox::deliver(deps, change.messages).await;
+            }
+            Ok(Written::Done)
+        }
+        journal::Ending::RolledBack | journal::Ending::Gone | journal::Ending::NotClaimed => Ok(Written::Raced),
+    }
 }
 
-/// Undoes written chunks. If this fails too, reconciliation finds and repairs the drift.
-async fn compensate(deps: &Deps, undo: Vec<WriteOp>) {
-    for chunk in undo.chunks(MAX_TRANSACTION_ITEMS) {
-        if let Err(e) = deps.store.transact(chunk.to_vec()).await {
-            tracing::error!(error = %e, "compensation failed; run reconciliation to repair reservations");
+/// Waits out documents held by a journal of another request: drives the journal if its lease
+/// has passed. True when the caller must read the documents again.
+async fn held_elsewhere(deps: &Deps, tenant: &TenantId, docs: &[Allocation]) -> OmsResult<bool> {
+    let mut held = false;
+    for doc in docs {
+        if let Some(journal) = &doc.pending_operation {
+            journal::recover_if_stale(deps, tenant, journal).await?;
+            held = true;
         }
     }
+    Ok(held)
 }
 
-/// Writes a new allocation document; undone by deleting it.
-fn new_document_step(tenant: &TenantId, doc: &Allocation) -> OmsResult<Step> {
-    Ok(Step {
-        write: WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) },
-        undo: Some(WriteOp::Delete { key: keys::allocation(tenant, &doc.allocation_id), condition: None }),
-    })
+fn held_conflict(docs: &[Allocation]) -> OmsError {
+    let held: Vec<&str> =
+        docs.iter().filter(|d| d.pending_operation.is_some()).map(|d| d.allocation_id.as_str()).collect();
+    OmsError::Conflict(format!("allocations {} are being changed by another request; retry shortly", held.join(", ")))
 }
 
 /// Ends a live allocation (cancelled or reallocated): the status change is audited and the
@@ -156,13 +171,13 @@ fn retire(
     tenant: &TenantId,
     doc: &Allocation,
     status: AllocationStatus,
-    caller: &Caller,
+    user: &UserId,
     now: chrono::DateTime<chrono::Utc>,
-) -> OmsResult<(Allocation, Step)> {
+) -> OmsResult<(Allocation, WriteOp)> {
     let mut next = doc.clone();
     next.audit_logs.push(AuditLog {
         updated_at: now,
-        updated_by: caller.user.clone(),
+        updated_by: user.clone(),
         field: "statusCode".into(),
         old_value: json!(doc.status_code),
         new_value: json!(status),
@@ -172,15 +187,10 @@ fn retire(
     next.updated_at = now;
     let write =
         WriteOp::Put { item: allocation_item(tenant, &next)?, condition: Some(Condition::version_is(doc.version)) };
-    Ok((next, Step { write, undo: None }))
+    Ok((next, write))
 }
 
-fn order_step(tenant: &TenantId, order: &Order, stored_version: u64) -> OmsResult<Step> {
-    let item = entity::to_item(&keys::order(tenant, &order.order_id), order, order.version, &[])?;
-    Ok(Step { write: WriteOp::Put { item, condition: Some(Condition::version_is(stored_version)) }, undo: None })
-}
-
-fn change_tracker_step(deps: &Deps, tenant: &TenantId, order: &OrderId) -> (Step, outbox::OutboxMessage) {
+fn change_tracker_write(deps: &Deps, tenant: &TenantId, order: &OrderId) -> (WriteOp, outbox::OutboxMessage) {
     let now = deps.clock.now();
     let change = ChangeTrackerMessage {
         tenant: tenant.clone(),
@@ -188,8 +198,38 @@ fn change_tracker_step(deps: &Deps, tenant: &TenantId, order: &OrderId) -> (Step
         change_id: deps.ids.new_id(),
         time: now,
     };
-    let (write, message) = outbox::record(deps, tenant, QueueName::ChangeTracker, outbox::body(&change), now);
-    (Step { write, undo: None }, message)
+    outbox::record(deps, tenant, QueueName::ChangeTracker, outbox::body(&change), now)
+}
+
+/// The order writes of cancelling `docs`: their units go back to Open, each order guarded by
+/// the version read, with its change-tracker record.
+pub(crate) async fn cancel_order_writes(
+    deps: &Deps,
+    tenant: &TenantId,
+    docs: &[Allocation],
+    user: &UserId,
+) -> OmsResult<(Vec<WriteOp>, Vec<outbox::OutboxMessage>)> {
+    let mut writes = Vec::new();
+    let mut messages = Vec::new();
+    for order_id in journal::orders_of(docs) {
+        let Some(order) = orders::load_order(deps, tenant, &order_id).await? else { continue };
+        let mut next = order.clone();
+        for doc in docs.iter().filter(|d| d.order_number == order_id) {
+            for item in &doc.items {
+                if let Some(line) = next.line_mut(&item.line_id) {
+                    let units = item.quantity.min(line.quantity_at(FulfillmentStatus::Allocated));
+                    line.move_quantity(FulfillmentStatus::Allocated, FulfillmentStatus::Open, units)?;
+                }
+            }
+        }
+        next.touch(user, deps.clock.now());
+        let item = entity::to_item(&keys::order(tenant, &order_id), &next, next.version, &[])?;
+        writes.push(WriteOp::Put { item, condition: Some(Condition::version_is(order.version)) });
+        let (tracker, message) = change_tracker_write(deps, tenant, &order_id);
+        writes.push(tracker);
+        messages.push(message);
+    }
+    Ok((writes, messages))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -300,7 +340,7 @@ pub async fn put_settings(deps: &Deps, tenant: &TenantId, req: &SettingsRequest)
     let next = AllocationSettings { strategy, version: current.version + 1 };
     let key = keys::allocation_settings(tenant);
     let guard = if current.version == 0 { Condition::NotExists } else { Condition::version_is(current.version) };
-    match deps.store.put(entity::to_item(&key, &next, next.version, &[])?, Some(guard)).await {
+    match commit::put(deps, entity::to_item(&key, &next, next.version, &[])?, Some(guard)).await {
         Ok(()) => Ok(next),
         Err(StoreError::ConditionFailed) => Err(OmsError::Conflict("settings changed meanwhile; retry".into())),
         Err(e) => Err(e.into()),
@@ -407,6 +447,7 @@ fn documents(
             recipient: parent.map(|p| p.recipient.clone()).unwrap_or_default(),
             items,
             audit_logs: Vec::new(),
+            pending_operation: None,
         });
     }
     Ok(docs)
@@ -541,16 +582,19 @@ async fn allocate(
 
         let mut deltas = StockDeltas::new();
         deltas_of(&docs, 1, &mut deltas);
-        let mut steps = reservation_steps(tenant, &deltas);
-        for doc in &docs {
-            steps.push(new_document_step(tenant, doc)?);
-        }
-        steps.push(Step { write: WriteOp::Put { item: order_item, condition: Some(guard) }, undo: None });
-        let (tracker, message) = change_tracker_step(deps, tenant, order_id);
-        steps.push(tracker);
-        match write_all(deps, steps).await {
-            Ok(()) => {
-                outbox::deliver(deps, vec![message]).await;
+        let (tracker, message) = change_tracker_write(deps, tenant, order_id);
+        let change = Change {
+            kind: journal::Kind::Allocate,
+            deltas,
+            retired: Vec::new(),
+            retire_as: AllocationStatus::Allocated,
+            created: docs.clone(),
+            others: Vec::new(),
+            allocate: Some(journal::AllocateFinish { order: order_item, guard, tracker }),
+            messages: vec![message],
+        };
+        match write_change(deps, tenant, &caller.user, change).await? {
+            Written::Done => {
                 let allocations =
                     if docs.is_empty() { live_allocations_of_order(deps, tenant, order_id).await? } else { docs };
                 return Ok(AllocationOutcome {
@@ -560,12 +604,10 @@ async fn allocate(
                 });
             }
             // Another allocation took the stock, or the order changed: plan again from fresh reads.
-            Err(StoreError::TransactionCanceled { failed }) => {
-                tracing::debug!(attempt, ?failed, "allocation lost a race; planning again");
+            Written::Raced => {
+                tracing::debug!(attempt, "allocation lost a race; planning again");
                 super::backoff(attempt).await;
             }
-            Err(StoreError::TransactionConflict) => super::backoff(attempt).await,
-            Err(e) => return Err(e.into()),
         }
     }
     Err(OmsError::Conflict(format!("order {order_id}: stock kept changing during allocation; retry")))
@@ -598,61 +640,47 @@ fn parse_ids(field: &str, raw: &str) -> OmsResult<Vec<AllocationId>> {
 pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Vec<Allocation>> {
     let tenant = &caller.tenant;
     let ids = parse_ids("allocationIds", raw_ids)?;
+    let mut docs = Vec::new();
     for attempt in 0..MAX_ATTEMPTS {
-        let mut found = load_allocations(deps, tenant, &ids).await?;
-        let mut docs = Vec::with_capacity(ids.len());
-        for id in &ids {
-            docs.push(found.remove(id).ok_or_else(|| OmsError::not_found(format!("allocation {id} not found")))?);
+        docs = read_in_order(deps, tenant, &ids).await?;
+        if held_elsewhere(deps, tenant, &docs).await? {
+            super::backoff(attempt).await;
+            continue;
         }
         let live: Vec<Allocation> = docs.iter().filter(|d| d.status_code.is_live()).cloned().collect();
         if live.is_empty() {
             return Ok(docs);
         }
-        let now = deps.clock.now();
         let mut deltas = StockDeltas::new();
         deltas_of(&live, -1, &mut deltas);
-        let mut steps = reservation_steps(tenant, &deltas);
-        let mut messages = Vec::new();
-        let orders_touched: BTreeSet<OrderId> = live.iter().map(|d| d.order_number.clone()).collect();
-        for order_id in &orders_touched {
-            let Some(order) = orders::load_order(deps, tenant, order_id).await? else { continue };
-            let mut next = order.clone();
-            for doc in live.iter().filter(|d| &d.order_number == order_id) {
-                for item in &doc.items {
-                    if let Some(line) = next.line_mut(&item.line_id) {
-                        let units = item.quantity.min(line.quantity_at(FulfillmentStatus::Allocated));
-                        line.move_quantity(FulfillmentStatus::Allocated, FulfillmentStatus::Open, units)?;
-                    }
-                }
-            }
-            next.touch(&caller.user, now);
-            steps.push(order_step(tenant, &next, order.version)?);
-            let (tracker, message) = change_tracker_step(deps, tenant, order_id);
-            steps.push(tracker);
-            messages.push(message);
-        }
-        let mut result = Vec::new();
-        for doc in docs {
-            if !doc.status_code.is_live() {
-                result.push(doc);
-                continue;
-            }
-            let (next, step) = retire(tenant, &doc, AllocationStatus::Cancelled, caller, now)?;
-            steps.push(step);
-            result.push(next);
-        }
-        match write_all(deps, steps).await {
-            Ok(()) => {
-                outbox::deliver(deps, messages).await;
-                return Ok(result);
-            }
-            Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
-                super::backoff(attempt).await
-            }
-            Err(e) => return Err(e.into()),
+        let (others, messages) = cancel_order_writes(deps, tenant, &live, &caller.user).await?;
+        let change = Change {
+            kind: journal::Kind::Cancel,
+            deltas,
+            retired: live,
+            retire_as: AllocationStatus::Cancelled,
+            created: Vec::new(),
+            others,
+            allocate: None,
+            messages,
+        };
+        match write_change(deps, tenant, &caller.user, change).await? {
+            Written::Done => return read_in_order(deps, tenant, &ids).await,
+            Written::Raced => super::backoff(attempt).await,
         }
     }
+    if docs.iter().any(|d| d.pending_operation.is_some()) {
+        return Err(held_conflict(&docs));
+    }
     Err(OmsError::Conflict("the allocations kept changing while cancelling; retry".into()))
+}
+
+/// The allocations `ids` in their order; 404 for one that does not exist.
+async fn read_in_order(deps: &Deps, tenant: &TenantId, ids: &[AllocationId]) -> OmsResult<Vec<Allocation>> {
+    let mut found = load_allocations(deps, tenant, ids).await?;
+    ids.iter()
+        .map(|id| found.remove(id).ok_or_else(|| OmsError::not_found(format!("allocation {id} not found"))))
+        .collect()
 }
 
 // ------------------------------------------------------------------------------------------
@@ -674,13 +702,17 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
     }
     let target = req.location_num.as_deref().map(|l| LocationId::parse_at("locationNum", l)).transpose()?;
     let only_items = req.item_filter()?;
+    let mut held = Vec::new();
     for attempt in 0..MAX_ATTEMPTS {
         let sources = reallocation_sources(deps, tenant, kind, &ids, req.order_number.as_deref()).await?;
+        if held_elsewhere(deps, tenant, &sources).await? {
+            held = sources;
+            super::backoff(attempt).await;
+            continue;
+        }
         let locations = inventory::list_locations(deps, tenant).await?;
         let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
-        let now = deps.clock.now();
         let mut deltas = StockDeltas::new();
-        let mut steps = Vec::new();
         let mut created = Vec::new();
         for source in &sources {
             let order = orders::load_order(deps, tenant, &source.order_number)
@@ -723,22 +755,25 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
             }
             deltas_of(std::slice::from_ref(source), -1, &mut deltas);
             deltas_of(&new_docs, 1, &mut deltas);
-            steps.push(retire(tenant, source, AllocationStatus::Reallocated, caller, now)?.1);
-            for doc in &new_docs {
-                steps.push(new_document_step(tenant, doc)?);
-            }
             created.extend(new_docs);
         }
-        // Reservations first so that a chunked write undoes them if a document write fails.
-        let mut all = reservation_steps(tenant, &deltas);
-        all.extend(steps);
-        match write_all(deps, all).await {
-            Ok(()) => return Ok(created),
-            Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
-                super::backoff(attempt).await
-            }
-            Err(e) => return Err(e.into()),
+        let change = Change {
+            kind: journal::Kind::Reallocate,
+            deltas,
+            retired: sources,
+            retire_as: AllocationStatus::Reallocated,
+            created: created.clone(),
+            others: Vec::new(),
+            allocate: None,
+            messages: Vec::new(),
+        };
+        match write_change(deps, tenant, &caller.user, change).await? {
+            Written::Done => return Ok(created),
+            Written::Raced => super::backoff(attempt).await,
         }
+    }
+    if !held.is_empty() {
+        return Err(held_conflict(&held));
     }
     Err(OmsError::Conflict("stock or allocations kept changing while reallocating; retry".into()))
 }
@@ -873,14 +908,24 @@ async fn reallocation_plan(
 /// `PUT /allocation/{allocationId}`: a versioned update of the document's own fields.
 pub async fn update(deps: &Deps, caller: &Caller, id: &str, req: &UpdateAllocationRequest) -> OmsResult<Allocation> {
     let tenant = &caller.tenant;
-    let current = get_allocation(deps, tenant, id).await?;
+    let mut current = get_allocation(deps, tenant, id).await?;
+    for attempt in 0..MAX_ATTEMPTS {
+        if !held_elsewhere(deps, tenant, std::slice::from_ref(&current)).await? {
+            break;
+        }
+        if attempt + 1 == MAX_ATTEMPTS {
+            return Err(held_conflict(std::slice::from_ref(&current)));
+        }
+        super::backoff(attempt).await;
+        current = get_allocation(deps, tenant, id).await?;
+    }
     let next = req.apply(&current, &caller.user, deps.clock.now())?;
     if next == current {
         return Ok(current);
     }
     let item = allocation_item(tenant, &next)?;
     entity::check_item_size(&item, &format!("allocation {id}"), "auditLogs")?;
-    match deps.store.put(item, Some(Condition::version_is(current.version))).await {
+    match commit::put(deps, item, Some(Condition::version_is(current.version))).await {
         Ok(()) => Ok(next),
         Err(StoreError::ConditionFailed) => Err(OmsError::Conflict(format!(
             "allocation {id} was changed by another request; get it again and resend with its version"
@@ -1023,6 +1068,10 @@ pub struct ReconcileReport {
 /// that differ; with `repair`, sets them right (guarded, so a concurrent change is not lost).
 #[tracing::instrument(skip_all)]
 pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResult<ReconcileReport> {
+    // Changes too large for one transaction move stock in steps: rows they touch are mid-change.
+    let running = journal::in_flight(deps, tenant, repair).await?;
+    let moving: BTreeSet<(LocationId, ItemId)> =
+        running.iter().flat_map(|j| j.moves.iter().map(|m| (m.location_id.clone(), m.item_id.clone()))).collect();
     let rows = query_all(deps, Query::partition(keys::stock_rows(tenant)).on(Index::Gsi2)).await?;
     let rows: Vec<StockRow> = rows.iter().map(StockRow::from_item).collect::<OmsResult<_>>()?;
     let docs = query_all(deps, Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1)).await?;
@@ -1045,8 +1094,9 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
     for row in &rows {
         let key = (row.location_id.clone(), row.item_id.clone());
         let want = expected.get(&key).copied().unwrap_or(0);
+        let mid_change = moving.contains(&key);
         seen.insert(key);
-        if row.level.reserved == want {
+        if row.level.reserved == want || mid_change {
             continue;
         }
         let mut drift = Drift {
@@ -1072,7 +1122,8 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
         report.drift.push(drift);
     }
     for ((location, item), want) in expected {
-        if want != 0 && !seen.contains(&(location.clone(), item.clone())) {
+        let key = (location.clone(), item.clone());
+        if want != 0 && !seen.contains(&key) && !moving.contains(&key) {
             report.drift.push(Drift {
                 location_id: location,
                 item_id: item,

@@ -17,6 +17,7 @@ use crate::domain::location::{Location, UpsertLocationRequest};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
 use crate::ports::{Condition, Item, Key, Query, StoreError, WriteOp};
+use crate::service::commit;
 use crate::store::{self, entity};
 
 const WRITE_ATTEMPTS: usize = 5;
@@ -53,7 +54,7 @@ pub async fn upsert_location(
         let location = Location::from_request(id.clone(), req, previous.as_ref(), deps.clock.now())?;
         let guard = previous.as_ref().map_or(Condition::NotExists, |p| Condition::version_is(p.version));
         let item = entity::to_item(&key, &location, location.version, &[])?;
-        match deps.store.put(item, Some(guard)).await {
+        match commit::put(deps, item, Some(guard)).await {
             Ok(()) => return Ok((location, previous.is_none())),
             Err(StoreError::ConditionFailed) if req.version.is_none() => continue,
             Err(StoreError::ConditionFailed) => break,
@@ -156,7 +157,7 @@ pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -
             writes.push(WriteOp::Put { item: row.to_item(tenant, version + 1, now), condition: Some(guard) });
             rows.push(row);
         }
-        match deps.store.transact(writes).await {
+        match commit::transact(deps, writes).await {
             Ok(()) => return Ok(rows),
             // A reservation or another supply changed a row since it was read: read again.
             Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {

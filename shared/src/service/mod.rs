@@ -2,6 +2,7 @@
 
 pub mod allocation;
 pub mod change_tracker;
+pub mod commit;
 pub mod demo;
 pub mod inventory;
 pub mod orders;

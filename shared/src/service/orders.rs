@@ -9,7 +9,7 @@ use crate::http::auth::Caller;
 use crate::keys;
 use crate::ports::{Condition, QueueName, StoreError, WriteOp};
 use crate::service::change_tracker::ChangeTrackerMessage;
-use crate::service::outbox;
+use crate::service::{commit, outbox};
 use crate::store::entity;
 
 /// Attempts before a save that races other saves gives up with 409.
@@ -58,7 +58,7 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
         let item = entity::to_item(&key, &order, order.version, &[])?;
         entity::check_item_size(&item, &format!("order {}", order.order_id), "OrderLine")?;
         let order_write = WriteOp::Put { item, condition: Some(guard) };
-        match deps.store.transact(vec![order_write, outbox_write]).await {
+        match commit::transact(deps, vec![order_write, outbox_write]).await {
             Ok(()) => {
                 outbox::deliver(deps, vec![message]).await;
                 return Ok(Saved { created: previous.is_none(), order });
