@@ -266,10 +266,13 @@ on_both_backends! {
     }
 
     when_reservations_drift_should_report_and_repair_it => |app| {
+        let (app, clock) = common::with_clock(app);
         network(&app, &[("DC-ATL", "SKU-1", 5)]).await;
         save(&app, &order("O-15", &[("1", "SKU-1", 2)], ATLANTA)).await;
         allocate(&app, "O-15").await;
         assert_eq!(drift(&app, false).await["drift"], json!([]));
+        // Repairs wait until the allocation index has had time to show every allocation.
+        clock.advance(oms_core::service::reconcile::SETTLE_WINDOW * 2);
         // Corrupt the counter behind the service's back, as a lost compensation would.
         let tenant = oms_core::domain::ids::TenantId::parse("demo").unwrap();
         let key = oms_core::keys::stock(&tenant, &oms_core::domain::ids::ItemId::parse("SKU-1").unwrap(), &oms_core::domain::ids::LocationId::parse("DC-ATL").unwrap());

@@ -64,8 +64,19 @@ pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {
 type StockDeltas = BTreeMap<(LocationId, ItemId), i64>;
 
 /// The guarded update that moves `delta` units of a row into (or out of) `reserved`.
-fn reservation(tenant: &TenantId, location: &LocationId, item: &ItemId, delta: i64) -> WriteOp {
-    let update = Update::new().add("reserved", delta).add("available", -delta).add(entity::VERSION, 1);
+fn reservation(
+    tenant: &TenantId,
+    location: &LocationId,
+    item: &ItemId,
+    delta: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> WriteOp {
+    // `reservedAt` tells reconciliation whether the allocation indexes can have caught up yet.
+    let update = Update::new()
+        .set(inventory::RESERVED_AT, keys::timestamp(now))
+        .add("reserved", delta)
+        .add("available", -delta)
+        .add(entity::VERSION, 1);
     // Reserving needs the units to be there; releasing only needs the row.
     let condition = if delta > 0 { Condition::AtLeast("available".into(), delta) } else { Condition::Exists };
     WriteOp::Update { key: keys::stock(tenant, item, location), update, condition: Some(condition) }
@@ -77,13 +88,13 @@ struct Step {
     undo: Option<WriteOp>,
 }
 
-fn reservation_steps(tenant: &TenantId, deltas: &StockDeltas) -> Vec<Step> {
+fn reservation_steps(tenant: &TenantId, deltas: &StockDeltas, now: chrono::DateTime<chrono::Utc>) -> Vec<Step> {
     deltas
         .iter()
         .filter(|(_, delta)| **delta != 0)
         .map(|((location, item), delta)| Step {
-            write: reservation(tenant, location, item, *delta),
-            undo: Some(reservation(tenant, location, item, -*delta)),
+            write: reservation(tenant, location, item, *delta, now),
+            undo: Some(reservation(tenant, location, item, -*delta, now)),
         })
         .collect()
 }
@@ -506,7 +517,7 @@ pub async fn allocate_order(
 
         let mut deltas = StockDeltas::new();
         deltas_of(&docs, 1, &mut deltas);
-        let mut steps = reservation_steps(tenant, &deltas);
+        let mut steps = reservation_steps(tenant, &deltas, deps.clock.now());
         for doc in &docs {
             steps.push(new_document_step(tenant, doc)?);
         }
@@ -574,7 +585,7 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
         let now = deps.clock.now();
         let mut deltas = StockDeltas::new();
         deltas_of(&live, -1, &mut deltas);
-        let mut steps = reservation_steps(tenant, &deltas);
+        let mut steps = reservation_steps(tenant, &deltas, deps.clock.now());
         let mut messages = Vec::new();
         let orders_touched: BTreeSet<OrderId> = live.iter().map(|d| d.order_number.clone()).collect();
         for order_id in &orders_touched {
@@ -693,7 +704,7 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
             created.extend(new_docs);
         }
         // Reservations first so that a chunked write undoes them if a document write fails.
-        let mut all = reservation_steps(tenant, &deltas);
+        let mut all = reservation_steps(tenant, &deltas, deps.clock.now());
         all.extend(steps);
         match write_all(deps, all).await {
             Ok(()) => return Ok(created),
