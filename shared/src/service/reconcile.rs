@@ -1,5 +1,6 @@
 //! Reconciliation: recomputes every stock row's `reserved` from the live allocations, reports
-//! the rows that differ and, on request, repairs them.
+//! the rows that differ and, on request, repairs them. It also lists the rows that reserve more
+//! than is on hand (a count came in short) with the allocations that hold those units.
 //!
 //! The stock rows and the allocations are found through global secondary indexes, which are
 //! eventually consistent: an index can miss an allocation that is already committed, or show
@@ -42,6 +43,20 @@ pub struct Drift {
     pub reason: Option<String>,
 }
 
+/// A stock row that reserves more units than are on hand, after a count (Sync) found fewer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shortage {
+    pub location_id: LocationId,
+    pub item_id: ItemId,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub shortfall: i64,
+    /// Every live allocation holding the item at the location, newest first: reallocating or
+    /// cancelling from the front until the shortfall is covered undoes the latest promises first.
+    pub allocation_ids: Vec<AllocationId>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
@@ -49,6 +64,7 @@ pub struct ReconcileReport {
     pub live_allocations: usize,
     pub drift: Vec<Drift>,
     pub repaired: usize,
+    pub shortages: Vec<Shortage>,
 }
 
 /// The live allocations (as the index showed them) that hold units of one stock row.
@@ -92,6 +108,7 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
         live_allocations: live.len(),
         drift: Vec::new(),
         repaired: 0,
+        shortages: shortages(&rows, &live),
     };
     for row in &rows {
         let key = (row.location_id.clone(), row.item_id.clone());
@@ -138,6 +155,28 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
         }
     }
     Ok(report)
+}
+
+/// The rows that reserve more than they hold, each with the live allocations holding its units.
+fn shortages(rows: &[StockRow], live: &[Allocation]) -> Vec<Shortage> {
+    rows.iter()
+        .filter(|row| row.level.shortfall() > 0)
+        .map(|row| {
+            let mut holding: Vec<&Allocation> = live
+                .iter()
+                .filter(|doc| doc.location_num == row.location_id && units_of(doc, &row.item_id) > 0)
+                .collect();
+            holding.sort_by(|a, b| (b.allocation_date, &b.allocation_id).cmp(&(a.allocation_date, &a.allocation_id)));
+            Shortage {
+                location_id: row.location_id.clone(),
+                item_id: row.item_id.clone(),
+                on_hand: row.level.on_hand,
+                reserved: row.level.reserved,
+                shortfall: row.level.shortfall(),
+                allocation_ids: holding.into_iter().map(|doc| doc.allocation_id.clone()).collect(),
+            }
+        })
+        .collect()
 }
 
 /// Sets `reserved` of the row the index showed as `seen` to the units of `held`, once the
