@@ -40,8 +40,40 @@ pub fn outbox(t: &TenantId, id: &str) -> Key {
     Key::new(format!("{}#OUTBOX", tenant(t)), id)
 }
 
-/// GSI1 partition that lists undelivered outbox messages of every tenant, oldest first.
-pub const OUTBOX_INDEX_PK: &str = "OUTBOX";
+/// Where an outbox record that cannot be sent is kept: its tenant's, out of every index.
+pub fn outbox_dead_letter(record: &Key) -> Key {
+    Key::new(format!("{}#DEAD", record.pk), record.sk.clone())
+}
+
+/// Shards of the outbox index: every tenant's undelivered messages in one partition would make
+/// it the hottest partition of the table.
+pub const OUTBOX_SHARDS: u32 = 16;
+
+fn outbox_shard(shard: u32) -> String {
+    format!("OUTBOX#{shard:02}")
+}
+
+/// GSI1 partition (`OUTBOX#07`) that lists the outbox record `id` among undelivered messages of
+/// every tenant, chosen by FNV-1a of the id: stable across builds, unlike the std hasher.
+pub fn outbox_index_partition(id: &str) -> String {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    outbox_shard(hash % OUTBOX_SHARDS)
+}
+
+/// Every GSI1 partition of the outbox index: the relay reads them all.
+pub fn outbox_index_partitions() -> impl Iterator<Item = String> {
+    (0..OUTBOX_SHARDS).map(outbox_shard)
+}
+
+/// GSI1 sort key of an outbox record: oldest first, so the relay can stop at a cutoff time.
+pub fn outbox_index_sort(written: DateTime<Utc>, id: &str) -> String {
+    format!("{}#{id}", timestamp(written))
+}
+
+/// The GSI1 sort key bound that selects outbox records written at or before `cutoff`.
+pub fn outbox_index_cutoff(cutoff: DateTime<Utc>) -> String {
+    timestamp(cutoff)
+}
 
 pub fn change_tracker_partition(t: &TenantId) -> String {
     format!("{}#OCT", tenant(t))

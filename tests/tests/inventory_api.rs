@@ -76,6 +76,32 @@ on_both_backends! {
         assert_eq!(row(&app.get(&availability_path("SKU-1")).await, "DC-1")["OnHand"], 3);
     }
 
+    when_an_adjustment_would_leave_fewer_on_hand_than_reserved_should_answer_409_naming_the_shortfall_and_write_nothing => |app| {
+        app.put("/inventory/api/location/DC-ATL", &location("Atlanta DC", "DC", 33.64, -84.43)).await;
+        app.post(SUPPLY, &json!({"Mode": "Sync", "Supply": [
+            {"LocationId": "DC-ATL", "ItemId": "SKU-1", "Quantity": 8},
+            {"LocationId": "DC-ATL", "ItemId": "SKU-2", "Quantity": 10}]})).await;
+        let mut order = common::sample_order("O-1");
+        order["OrderLine"][0]["Quantity"] = json!(6);
+        assert_eq!(app.post("/order/api/order/order", &order).await.status, StatusCode::OK);
+        let event = json!({"detailType": "ORDER_CREATED", "detail": {"orderId": "O-1"}});
+        assert_eq!(app.fabric(axum::http::Method::POST, "/allocation/", Some(&event)).await.status, StatusCode::OK);
+
+        let adjust = app.post(SUPPLY, &json!({"Mode": "Adjust", "Supply": [
+            {"LocationId": "DC-ATL", "ItemId": "SKU-2", "Quantity": -1},
+            {"LocationId": "DC-ATL", "ItemId": "SKU-1", "Quantity": -5}]})).await;
+        assert_eq!(adjust.status, StatusCode::CONFLICT, "{}", adjust.body);
+        assert_eq!(adjust.message(), "cannot remove 5 units of SKU-1 at DC-ATL: 8 on hand, 6 reserved; 3 short");
+        assert_eq!(row(&app.get(&availability_path("SKU-1")).await, "DC-ATL")["OnHand"], 8);
+        assert_eq!(row(&app.get(&availability_path("SKU-2")).await, "DC-ATL")["OnHand"], 10, "no row is written");
+
+        let down_to_reserved = json!({"Mode": "Adjust", "Supply": [{"LocationId": "DC-ATL", "ItemId": "SKU-1", "Quantity": -2}]});
+        assert_eq!(app.post(SUPPLY, &down_to_reserved).await.status, StatusCode::OK);
+        let count = app.post(SUPPLY, &json!({"Mode": "Sync", "Supply": [{"LocationId": "DC-ATL", "ItemId": "SKU-1", "Quantity": 4}]})).await;
+        assert_eq!(count.status, StatusCode::OK, "only a count may leave reservations unbacked");
+        assert_eq!(row(&app.get(&availability_path("SKU-1")).await, "DC-ATL")["Shortfall"], 2);
+    }
+
     when_one_supply_row_is_invalid_should_write_no_row => |app| {
         app.put("/inventory/api/location/DC-1", &location("A", "DC", 33.6, -84.4)).await;
         let supply = app.post(SUPPLY, &json!({"Mode": "Sync", "Supply": [

@@ -221,7 +221,9 @@ async fn schedule_forever(deps: Deps, function: &'static str, period: Duration, 
             _ = stop.changed() => return,
         }
         match dispatch::run_schedule(&deps, function).await {
-            Ok(report) if report.delivered + report.failed > 0 => tracing::info!(?report, "scheduled run"),
+            Ok(report) if report.delivered + report.failed + report.dead_lettered > 0 => {
+                tracing::info!(?report, "scheduled run")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, function, "scheduled run failed"),
         }

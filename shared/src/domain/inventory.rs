@@ -203,9 +203,10 @@ impl StockLevel {
         self.reserved.saturating_sub(self.on_hand).max(0)
     }
 
-    /// The stock after applying one supply row. Sync sets on hand; Adjust adds to it and refuses
-    /// to take it below zero. Either sets the safety stock when the row gives one. Reserved units
-    /// are never touched here.
+    /// The stock after applying one supply row. Sync sets on hand; Adjust adds to it, refuses to
+    /// take it below zero (400) and refuses to remove units below what is reserved (409): only a
+    /// count (Sync) may leave reservations without stock behind them. Either sets the safety
+    /// stock when the row gives one. Reserved units are never touched here.
     pub fn apply(&self, line: &SupplyLine) -> Result<StockLevel, OmsError> {
         let on_hand = match line.mode {
             SupplyMode::Sync if line.quantity < 0 => {
@@ -216,6 +217,17 @@ impl StockLevel {
             }
             SupplyMode::Sync => line.quantity,
             SupplyMode::Adjust => match self.on_hand.checked_add(line.quantity) {
+                Some(total) if total >= 0 && line.quantity < 0 && total < self.reserved => {
+                    return Err(OmsError::Conflict(format!(
+                        "cannot remove {} units of {} at {}: {} on hand, {} reserved; {} short",
+                        line.quantity.unsigned_abs(),
+                        line.item_id,
+                        line.location_id,
+                        self.on_hand,
+                        self.reserved,
+                        self.reserved - total
+                    )));
+                }
                 Some(total) if total >= 0 => total,
                 _ => {
                     return Err(OmsError::validation(
@@ -389,7 +401,7 @@ mod tests {
     fn when_adjust_is_applied_should_add_to_on_hand() {
         let level = stock(5, 1, 0);
         assert_eq!(level.apply(&one_line("Adjust", 3, None)).unwrap(), stock(8, 1, 0));
-        assert_eq!(level.apply(&one_line("Adjust", -5, None)).unwrap(), stock(0, 1, 0));
+        assert_eq!(level.apply(&one_line("Adjust", -4, None)).unwrap(), stock(1, 1, 0));
         assert_eq!(level.apply(&one_line("Adjust", 0, Some(2))).unwrap(), stock(5, 1, 2));
     }
 
@@ -400,6 +412,19 @@ mod tests {
         let err = stock(5, 0, 0).apply(&line).unwrap_err();
         assert_eq!(err.field(), Some("Supply[2].Quantity"));
         assert!(err.to_string().contains("only 5 on hand"), "{err}");
+    }
+
+    #[test]
+    fn when_adjust_would_leave_fewer_on_hand_than_reserved_should_refuse_as_a_conflict_naming_the_shortfall() {
+        let mut line = one_line("Adjust", -5, None);
+        line.location_id = LocationId::parse("DC-ATL").unwrap();
+        let err = stock(8, 6, 0).apply(&line).unwrap_err();
+        assert!(matches!(err, OmsError::Conflict(_)), "{err:?}");
+        assert_eq!(err.to_string(), "cannot remove 5 units of SKU-1 at DC-ATL: 8 on hand, 6 reserved; 3 short");
+        // Adding to a row already short is allowed: it only narrows the shortfall.
+        assert_eq!(stock(2, 6, 0).apply(&one_line("Adjust", 1, None)).unwrap(), stock(3, 6, 0));
+        // A count may leave reservations unbacked.
+        assert_eq!(stock(8, 6, 0).apply(&one_line("Sync", 3, None)).unwrap().shortfall(), 3);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::http::auth::Caller;
 use crate::http::body::parse_json;
 use crate::http::envelope::plain_error;
 use crate::service::allocation::{self, QueryRequest, SettingsRequest};
+use crate::service::reconcile;
 
 fn reply(result: Result<(StatusCode, Value), OmsError>) -> Response {
     match result {
@@ -163,7 +164,7 @@ pub async fn reconcile(
                     Some(_) => return Err(OmsError::validation("repair", "must be true or false")),
                 }
             };
-            Ok((StatusCode::OK, to_json(&allocation::reconcile(&state.deps, &caller.tenant, repair).await?)?))
+            Ok((StatusCode::OK, to_json(&reconcile::reconcile(&state.deps, &caller.tenant, repair).await?)?))
         }
         .await,
     )

@@ -27,6 +27,7 @@ pub struct ScheduleReport {
     pub function: String,
     pub delivered: usize,
     pub failed: usize,
+    pub dead_lettered: usize,
 }
 
 /// Outbox messages younger than this are still being sent by the request that wrote them.
@@ -37,7 +38,12 @@ pub async fn run_schedule(deps: &Deps, function: &str) -> anyhow::Result<Schedul
     match function {
         "outbox-relay" => {
             let report = outbox::relay_pending(deps, OUTBOX_GRACE, 1000).await?;
-            Ok(ScheduleReport { function: function.into(), delivered: report.delivered, failed: report.failed })
+            Ok(ScheduleReport {
+                function: function.into(),
+                delivered: report.delivered,
+                failed: report.failed,
+                dead_lettered: report.dead_lettered,
+            })
         }
         other => anyhow::bail!("no scheduled function named {other}"),
     }

@@ -28,7 +28,7 @@ use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueNa
 
 pub(crate) mod journal;
 use crate::service::change_tracker::ChangeTrackerMessage;
-use crate::service::inventory::{self, StockRow};
+use crate::service::inventory;
 use crate::service::{commit, orders, outbox};
 use crate::store::{self, entity};
 
@@ -58,7 +58,7 @@ fn allocation_item(tenant: &TenantId, allocation: &Allocation) -> OmsResult<Item
 
 const INDEX_ATTRIBUTES: [&str; 4] = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"];
 
-fn read_allocation(item: Item) -> OmsResult<Allocation> {
+pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {
     entity::from_item(item, &INDEX_ATTRIBUTES)
 }
 
@@ -66,8 +66,19 @@ fn read_allocation(item: Item) -> OmsResult<Allocation> {
 type StockDeltas = BTreeMap<(LocationId, ItemId), i64>;
 
 /// The guarded update that moves `delta` units of a row into (or out of) `reserved`.
-fn reservation(tenant: &TenantId, location: &LocationId, item: &ItemId, delta: i64) -> WriteOp {
-    let update = Update::new().add("reserved", delta).add("available", -delta).add(entity::VERSION, 1);
+pub(crate) fn reservation(
+    tenant: &TenantId,
+    location: &LocationId,
+    item: &ItemId,
+    delta: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> WriteOp {
+    // `reservedAt` tells reconciliation whether the allocation indexes can have caught up yet.
+    let update = Update::new()
+        .set(inventory::RESERVED_AT, keys::timestamp(now))
+        .add("reserved", delta)
+        .add("available", -delta)
+        .add(entity::VERSION, 1);
     // Reserving needs the units to be there; releasing only needs the row.
     let condition = if delta > 0 { Condition::AtLeast("available".into(), delta) } else { Condition::Exists };
     WriteOp::Update { key: keys::stock(tenant, item, location), update, condition: Some(condition) }
@@ -105,7 +116,7 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         .deltas
         .iter()
         .filter(|(_, delta)| **delta != 0)
-        .map(|((location, item), delta)| reservation(tenant, location, item, *delta))
+        .map(|((location, item), delta)| reservation(tenant, location, item, *delta, now))
         .collect();
     for doc in &change.retired {
         writes.push(retire(tenant, doc, change.retire_as, user, now)?.1);
@@ -1021,7 +1032,7 @@ fn key_id(v: &Value) -> String {
 }
 
 // ------------------------------------------------------------------------------------------
-// Explain and reconcile
+// Explain
 // ------------------------------------------------------------------------------------------
 
 /// Why each outstanding unit of an order goes (or would go) where it does.
@@ -1042,97 +1053,4 @@ pub async fn explain(
     let explanation = sourcing::explain(&demands, &locations, &availability, strategy);
     let live = live_allocations_of_order(deps, tenant, &order_id).await?;
     Ok((order, explanation, live))
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Drift {
-    pub location_id: LocationId,
-    pub item_id: ItemId,
-    pub reserved: i64,
-    pub expected: i64,
-    pub drift: i64,
-    pub repaired: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReconcileReport {
-    pub stock_rows_checked: usize,
-    pub live_allocations: usize,
-    pub drift: Vec<Drift>,
-    pub repaired: usize,
-}
-
-/// Recomputes every stock row's `reserved` from the live allocations and reports the rows
-/// that differ; with `repair`, sets them right (guarded, so a concurrent change is not lost).
-#[tracing::instrument(skip_all)]
-pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResult<ReconcileReport> {
-    // Changes too large for one transaction move stock in steps: rows they touch are mid-change.
-    let running = journal::in_flight(deps, tenant, repair).await?;
-    let moving: BTreeSet<(LocationId, ItemId)> =
-        running.iter().flat_map(|j| j.moves.iter().map(|m| (m.location_id.clone(), m.item_id.clone()))).collect();
-    let rows = query_all(deps, Query::partition(keys::stock_rows(tenant)).on(Index::Gsi2)).await?;
-    let rows: Vec<StockRow> = rows.iter().map(StockRow::from_item).collect::<OmsResult<_>>()?;
-    let docs = query_all(deps, Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1)).await?;
-    let live: Vec<Allocation> = docs
-        .into_iter()
-        .map(read_allocation)
-        .collect::<OmsResult<Vec<_>>>()?
-        .into_iter()
-        .filter(|a| a.status_code.is_live())
-        .collect();
-    let mut expected = StockDeltas::new();
-    deltas_of(&live, 1, &mut expected);
-    let mut report = ReconcileReport {
-        stock_rows_checked: rows.len(),
-        live_allocations: live.len(),
-        drift: Vec::new(),
-        repaired: 0,
-    };
-    let mut seen = BTreeSet::new();
-    for row in &rows {
-        let key = (row.location_id.clone(), row.item_id.clone());
-        let want = expected.get(&key).copied().unwrap_or(0);
-        let mid_change = moving.contains(&key);
-        seen.insert(key);
-        if row.level.reserved == want || mid_change {
-            continue;
-        }
-        let mut drift = Drift {
-            location_id: row.location_id.clone(),
-            item_id: row.item_id.clone(),
-            reserved: row.level.reserved,
-            expected: want,
-            drift: row.level.reserved - want,
-            repaired: false,
-        };
-        if repair {
-            let fix = Update::new().add("reserved", -drift.drift).add("available", drift.drift).add(entity::VERSION, 1);
-            let guard = Condition::Equals("reserved".into(), json!(row.level.reserved));
-            match deps.store.update(&keys::stock(tenant, &row.item_id, &row.location_id), fix, Some(guard)).await {
-                Ok(_) => {
-                    drift.repaired = true;
-                    report.repaired += 1;
-                }
-                Err(StoreError::ConditionFailed) => tracing::info!("stock row changed during repair; run again"),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        report.drift.push(drift);
-    }
-    for ((location, item), want) in expected {
-        let key = (location.clone(), item.clone());
-        if want != 0 && !seen.contains(&key) && !moving.contains(&key) {
-            report.drift.push(Drift {
-                location_id: location,
-                item_id: item,
-                reserved: 0,
-                expected: want,
-                drift: -want,
-                repaired: false,
-            });
-        }
-    }
-    Ok(report)
 }

@@ -22,6 +22,9 @@ use crate::store::{self, entity};
 
 const WRITE_ATTEMPTS: usize = 5;
 
+/// Stock row attribute: when a reservation or release last changed the row's `reserved`.
+pub const RESERVED_AT: &str = "reservedAt";
+
 pub async fn load_location(deps: &Deps, tenant: &TenantId, id: &LocationId) -> OmsResult<Option<Location>> {
     match deps.store.get(&keys::location(tenant, id)).await? {
         Some(item) => Ok(Some(entity::from_item(item, &[])?)),
@@ -74,6 +77,8 @@ pub struct StockRow {
     pub level: StockLevel,
     pub version: u64,
     pub updated_timestamp: Option<String>,
+    /// When reservations last changed `reserved` (absent on rows never reserved since it was kept).
+    pub reserved_at: Option<DateTime<Utc>>,
 }
 
 impl StockRow {
@@ -86,6 +91,11 @@ impl StockRow {
             level: StockLevel { on_hand: int("onHand"), reserved: int("reserved"), safety_stock: int("safetyStock") },
             version: entity::version_of(item),
             updated_timestamp: item.get("UpdatedTimestamp").and_then(Value::as_str).map(str::to_owned),
+            reserved_at: item
+                .get(RESERVED_AT)
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
         })
     }
 
@@ -103,6 +113,9 @@ impl StockRow {
         item.insert("available".into(), json!(self.level.on_hand - self.level.reserved - self.level.safety_stock));
         item.insert(entity::VERSION.into(), json!(version));
         item.insert("UpdatedTimestamp".into(), keys::timestamp(now).into());
+        if let Some(at) = self.reserved_at {
+            item.insert(RESERVED_AT.into(), keys::timestamp(at).into());
+        }
         item.insert("GSI2PK".into(), keys::stock_rows(tenant).into());
         item.insert("GSI2SK".into(), format!("{}#{}", self.item_id, self.location_id).into());
         item
@@ -152,6 +165,8 @@ pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -
                 level,
                 version: version + 1,
                 updated_timestamp: Some(keys::timestamp(now)),
+                // Supply never changes `reserved`, so the time it last changed carries over.
+                reserved_at: previous.and_then(|p| p.reserved_at),
             };
             let guard = if previous.is_some() { Condition::version_is(version) } else { Condition::NotExists };
             writes.push(WriteOp::Put { item: row.to_item(tenant, version + 1, now), condition: Some(guard) });

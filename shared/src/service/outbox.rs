@@ -2,6 +2,10 @@
 //! causes it, sent right after, and re-sent by the relay schedule if that send never happened.
 //! So a crash between commit and send loses nothing; consumers are idempotent, so a repeat
 //! send is harmless.
+//!
+//! Undelivered records are listed in GSI1 across [`keys::OUTBOX_SHARDS`] partitions, so no one
+//! partition takes every tenant's writes. A record the relay cannot read is moved out of the
+//! index to a dead-letter key, where it waits for a person instead of failing every run.
 
 use std::time::Duration;
 
@@ -11,7 +15,15 @@ use serde_json::{Value, json};
 use crate::deps::Deps;
 use crate::domain::ids::TenantId;
 use crate::keys;
-use crate::ports::{Condition, Index, Item, Key, OutgoingMessage, Query, QueueName, SkRange, WriteOp};
+use crate::ports::{Condition, Index, Item, Key, OutgoingMessage, Query, QueueName, SkRange, StoreError, WriteOp};
+use crate::store::{self, entity};
+
+/// Attributes of an outbox record besides its key and index entry.
+const QUEUE: &str = "queue";
+const BODY: &str = "body";
+/// Attributes a dead-lettered record gains: when and why it was moved.
+const DEAD_LETTERED_AT: &str = "deadLetteredAt";
+const DEAD_LETTER_REASON: &str = "deadLetterReason";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
@@ -30,13 +42,10 @@ pub fn record(
 ) -> (WriteOp, OutboxMessage) {
     let id = deps.ids.new_id();
     let key = keys::outbox(tenant, &id);
-    let mut item = Item::new();
-    item.insert("PK".into(), key.pk.clone().into());
-    item.insert("SK".into(), key.sk.clone().into());
-    item.insert("GSI1PK".into(), keys::OUTBOX_INDEX_PK.into());
-    item.insert("GSI1SK".into(), format!("{}#{id}", keys::timestamp(now)).into());
-    item.insert("queue".into(), queue.as_str().into());
-    item.insert("body".into(), body.clone().into());
+    let index = entity::index_entry(Index::Gsi1, keys::outbox_index_partition(&id), keys::outbox_index_sort(now, &id));
+    let mut item = entity::item_at(&key, &index);
+    item.insert(QUEUE.into(), queue.as_str().into());
+    item.insert(BODY.into(), body.clone().into());
     let op = WriteOp::Put { item, condition: Some(Condition::NotExists) };
     (op, OutboxMessage { key, queue, body })
 }
@@ -69,53 +78,98 @@ pub async fn deliver(deps: &Deps, messages: Vec<OutboxMessage>) -> usize {
 pub struct RelayReport {
     pub delivered: usize,
     pub failed: usize,
+    /// Unreadable records moved to the dead-letter key this run.
+    pub dead_lettered: usize,
 }
 
-/// Delivers outbox messages older than `grace` (younger ones are being sent by their request).
+impl RelayReport {
+    fn handled(&self) -> usize {
+        self.delivered + self.failed + self.dead_lettered
+    }
+}
+
+/// Delivers outbox messages older than `grace` (younger ones are being sent by their request),
+/// at most about `max` of them, reading every shard of the outbox index.
 pub async fn relay_pending(deps: &Deps, grace: Duration, max: usize) -> anyhow::Result<RelayReport> {
-    let cutoff = deps.clock.now() - chrono::Duration::from_std(grace)?;
+    let now = deps.clock.now();
+    let cutoff = now - chrono::Duration::from_std(grace)?;
     let mut report = RelayReport::default();
-    let mut cursor = None;
-    while report.delivered + report.failed < max {
-        let query = Query::partition(keys::OUTBOX_INDEX_PK)
-            .on(Index::Gsi1)
-            .sk(SkRange::Le(keys::timestamp(cutoff)))
-            .limit(50)
-            .cursor(cursor.take());
-        let page = deps.store.query(query).await?;
-        let mut messages = Vec::new();
-        for item in &page.items {
-            match parse(item) {
-                Some(message) => messages.push(message),
-                None => {
-                    tracing::error!(item = ?Key::of(item), "unreadable outbox record skipped");
-                    report.failed += 1;
+    for partition in keys::outbox_index_partitions() {
+        let mut cursor = None;
+        while report.handled() < max {
+            let query = Query::partition(partition.clone())
+                .on(Index::Gsi1)
+                .sk(SkRange::Le(keys::outbox_index_cutoff(cutoff)))
+                .limit(50)
+                .cursor(cursor.take());
+            let page = deps.store.query(query).await?;
+            let mut messages = Vec::new();
+            for item in &page.items {
+                match parse(item) {
+                    Ok(message) => messages.push(message),
+                    Err(reason) => match dead_letter(deps, item, &reason, now).await {
+                        Ok(true) => report.dead_lettered += 1,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, item = ?Key::of(item), %reason, "unreadable outbox record not moved");
+                            report.failed += 1;
+                        }
+                    },
                 }
             }
-        }
-        let count = messages.len();
-        let delivered = deliver(deps, messages).await;
-        report.delivered += delivered;
-        report.failed += count - delivered;
-        match page.cursor {
-            Some(next) if !page.items.is_empty() => cursor = Some(next),
-            _ => break,
+            let count = messages.len();
+            let delivered = deliver(deps, messages).await;
+            report.delivered += delivered;
+            report.failed += count - delivered;
+            match page.cursor {
+                Some(next) if !page.items.is_empty() => cursor = Some(next),
+                _ => break,
+            }
         }
     }
     Ok(report)
 }
 
-fn parse(item: &Item) -> Option<OutboxMessage> {
-    let queue = item.get("queue").and_then(Value::as_str)?;
-    let queue = QueueName::ALL.into_iter().find(|q| q.as_str() == queue)?;
-    let body = item.get("body").and_then(Value::as_str)?.to_owned();
-    Some(OutboxMessage { key: Key::of(item)?, queue, body })
+/// The message an outbox record carries, or why it cannot be sent.
+fn parse(item: &Item) -> Result<OutboxMessage, String> {
+    let key = Key::of(item).ok_or("no key")?;
+    let queue = item.get(QUEUE).and_then(Value::as_str).ok_or("no queue")?;
+    let queue =
+        QueueName::ALL.into_iter().find(|q| q.as_str() == queue).ok_or_else(|| format!("unknown queue {queue:?}"))?;
+    let body = item.get(BODY).and_then(Value::as_str).ok_or("no body")?.to_owned();
+    Ok(OutboxMessage { key, queue, body })
 }
 
-/// Outbox messages not yet delivered (for tests and the local server's status line).
+/// Moves an unreadable record to its dead-letter key, out of the index, in one transaction
+/// with the delete of the original. `Ok(false)` when another run moved or sent it first.
+async fn dead_letter(deps: &Deps, item: &Item, reason: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let Some(key) = Key::of(item) else {
+        return Err(StoreError::Invalid("an outbox index entry without a key".into()));
+    };
+    let mut dead = entity::moved_out_of_indexes(item.clone(), &keys::outbox_dead_letter(&key));
+    dead.insert(DEAD_LETTERED_AT.into(), keys::timestamp(now).into());
+    dead.insert(DEAD_LETTER_REASON.into(), reason.into());
+    let writes = vec![
+        WriteOp::Put { item: dead, condition: None },
+        WriteOp::Delete { key: key.clone(), condition: Some(Condition::Exists) },
+    ];
+    match deps.store.transact(writes).await {
+        Ok(()) => {
+            tracing::error!(?key, %reason, "unreadable outbox record moved to the dead-letter key");
+            Ok(true)
+        }
+        Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Outbox messages not yet delivered, in every shard (for tests and the local server).
 pub async fn pending(deps: &Deps) -> anyhow::Result<usize> {
-    let page = deps.store.query(Query::partition(keys::OUTBOX_INDEX_PK).on(Index::Gsi1)).await?;
-    Ok(page.items.len() + usize::from(page.cursor.is_some()))
+    let mut count = 0;
+    for partition in keys::outbox_index_partitions() {
+        count += store::query_all(deps.store.as_ref(), Query::partition(partition).on(Index::Gsi1)).await?.len();
+    }
+    Ok(count)
 }
 
 /// Standard JSON used in message bodies.

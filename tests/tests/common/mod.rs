@@ -83,6 +83,32 @@ pub fn app_on(deps: Deps, backend: Backend) -> TestApp {
     TestApp { deps, router: router(state, None), jwt, backend }
 }
 
+/// A clock the test moves: time only passes when the test says so.
+pub struct TestClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl TestClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(std::sync::Mutex::new(chrono::Utc::now())))
+    }
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl oms_core::ports::Clock for TestClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The same app (same store and queue) on a clock the test moves.
+pub fn with_clock(app: TestApp) -> (TestApp, Arc<TestClock>) {
+    let clock = TestClock::new();
+    let mut deps = app.deps;
+    deps.clock = clock.clone();
+    (app_on(deps, app.backend), clock)
+}
+
 pub const ALL_PERMISSIONS: &[&str] = &[
     "api::order::read",
     "api::order::write",

@@ -286,13 +286,13 @@ pub(crate) async fn drive(
 /// moved it): read it again and continue.
 type StepResult = Result<Option<Ending>, StoreError>;
 
-fn move_write(tenant: &TenantId, m: &StockMove, sign: i64) -> WriteOp {
-    reservation(tenant, &m.location_id, &m.item_id, sign * m.delta)
+fn move_write(tenant: &TenantId, m: &StockMove, sign: i64, now: DateTime<Utc>) -> WriteOp {
+    reservation(tenant, &m.location_id, &m.item_id, sign * m.delta, now)
 }
 
 async fn forward_chunk(deps: &Deps, journal: &Journal, step: usize) -> StepResult {
     let chunk = journal.chunk(step);
-    let mut writes: Vec<WriteOp> = chunk.iter().map(|m| move_write(&journal.tenant, m, 1)).collect();
+    let mut writes: Vec<WriteOp> = chunk.iter().map(|m| move_write(&journal.tenant, m, 1, deps.clock.now())).collect();
     writes.push(journal.advance(Stage::Forward, step, Stage::Forward, step + 1));
     match deps.store.transact(writes).await {
         Ok(()) => Ok(None),
@@ -319,7 +319,7 @@ async fn turn_back(deps: &Deps, journal: &Journal, step: usize) -> StepResult {
 async fn undo_chunk(deps: &Deps, journal: &Journal, step: usize) -> StepResult {
     let chunk = journal.chunk(step - 1);
     // Chunks before a failed reservation hold reservations only (they come first).
-    let mut writes: Vec<WriteOp> = chunk.iter().map(|m| move_write(&journal.tenant, m, -1)).collect();
+    let mut writes: Vec<WriteOp> = chunk.iter().map(|m| move_write(&journal.tenant, m, -1, deps.clock.now())).collect();
     writes.push(journal.advance(Stage::Back, step, Stage::Back, step - 1));
     match deps.store.transact(writes).await {
         Ok(()) => Ok(None),
