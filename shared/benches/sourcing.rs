@@ -117,7 +117,7 @@ fn measure_plan_only(strategy: Strategy, orders: &[Vec<Demand>], locations: &[Lo
         run.orders += 1;
         run.lines += order.len() as u64;
         run.units += order.iter().map(|d| u64::from(d.quantity)).sum::<u64>();
-        run.allocated += u64::from(decided.allocated());
+        run.allocated += decided.allocated();
         run.shipments += decided.locations().len() as u64;
         black_box(decided);
         if run.elapsed >= MIN_MEASURE && run.orders >= orders.len() as u64 {

@@ -36,6 +36,11 @@ pub fn idempotency(t: &TenantId, route: &str, key: &str) -> Key {
     Key::new(format!("{}#IDEM#{route}#{key}", tenant(t)), "IDEM")
 }
 
+/// Part `n` of a large recorded response, beside its idempotency record.
+pub fn idempotency_part(record: &Key, n: usize) -> Key {
+    Key::new(record.pk.clone(), format!("PART#{n:05}"))
+}
+
 pub fn outbox(t: &TenantId, id: &str) -> Key {
     Key::new(format!("{}#OUTBOX", tenant(t)), id)
 }

@@ -63,11 +63,12 @@ impl ItemStore for Faulty {
             |w| matches!(w, WriteOp::Put { item, .. } if Key::of(item).is_some_and(|k| k.pk.ends_with("#JOURNAL"))),
         );
         let rival = self.rival.lock().unwrap().clone();
-        if claims_journal && let Some((key, units)) = rival {
-            if !self.rival_done.swap(true, Ordering::SeqCst) {
-                let take = Update::new().add("onHand", -units).add("available", -units);
-                self.inner.update(&key, take, None).await?;
-            }
+        if claims_journal
+            && let Some((key, units)) = rival
+            && !self.rival_done.swap(true, Ordering::SeqCst)
+        {
+            let take = Update::new().add("onHand", -units).add("available", -units);
+            self.inner.update(&key, take, None).await?;
         }
         if self.transactions.fetch_add(1, Ordering::SeqCst) + 1 >= self.fail_from {
             return Err(StoreError::Unavailable("the store went away".into()));

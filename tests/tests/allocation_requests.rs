@@ -42,7 +42,8 @@ on_both_backends! {
 
     when_the_event_carries_an_invalid_order_should_answer_400_naming_the_full_path => |app| {
         stock_atlanta(&app, 5).await;
-        let cases: [(fn(&mut Value), &str); 3] = [
+        type Edit = fn(&mut Value);
+        let cases: [(Edit, &str); 3] = [
             (|o| o["OrderLine"][0]["Quantity"] = json!(2.5), "detail.order.OrderLine[0].Quantity"),
             (|o| { o["OrderLine"][0].as_object_mut().unwrap().remove("ItemId"); }, "detail.order.OrderLine[0].ItemId"),
             (|o| o["OrderLine"][0]["UnitPrice"] = json!("lots"), "detail.order.OrderLine[0].UnitPrice"),

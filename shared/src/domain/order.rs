@@ -1632,7 +1632,8 @@ mod tests {
 
     #[test]
     fn when_a_line_past_open_changes_item_return_flag_delivery_or_pickup_store_should_not_be_permitted() {
-        let edits: [(&str, fn(&mut Value)); 4] = [
+        type Edit = fn(&mut Value);
+        let edits: [(&str, Edit); 4] = [
             ("ItemId", |v| v["OrderLine"][0]["ItemId"] = json!("SKU-9")),
             ("IsReturn", |v| v["OrderLine"][0]["IsReturn"] = json!(true)),
             ("DeliveryMethod", |v| v["OrderLine"][0]["DeliveryMethod"]["DeliveryMethodId"] = json!("Email")),

@@ -11,7 +11,7 @@ pub mod reconcile;
 
 /// A short random pause before retrying a write that lost a race, growing with the attempt,
 /// so that writers competing for the same items do not collide again in lockstep.
-pub(crate) async fn backoff(attempt: usize) {
+pub async fn backoff(attempt: usize) {
     let ceiling = 5u64 << attempt.min(5);
     let pause = rand::random_range(1..=ceiling);
     tokio::time::sleep(std::time::Duration::from_millis(pause)).await;

@@ -173,10 +173,10 @@ fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
 
 /// DynamoDB numbers are plain decimals: exponent notation is written out when it fits a decimal.
 fn plain_number(text: &str) -> String {
-    if text.contains(['e', 'E']) {
-        if let Ok(decimal) = rust_decimal::Decimal::from_scientific(text) {
-            return decimal.normalize().to_string();
-        }
+    if text.contains(['e', 'E'])
+        && let Ok(decimal) = rust_decimal::Decimal::from_scientific(text)
+    {
+        return decimal.normalize().to_string();
     }
     text.to_owned()
 }

@@ -170,12 +170,19 @@ impl Journal {
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
         now - self.created_at > chrono::Duration::seconds(LEASE_SECONDS)
     }
+}
 
-    fn marker(&self) -> Option<WriteOp> {
-        self.commit
-            .as_ref()
-            .map(|c| CommitMarker { record: Key::new(c.pk.clone(), c.sk.clone()), attempt: c.attempt.clone() }.write())
-    }
+/// The commit marker of the request that started the journal, while that request still holds
+/// its idempotency claim (a claim taken over by a retry must not block the finish).
+async fn live_marker(deps: &Deps, journal: &Journal) -> Result<Option<WriteOp>, StoreError> {
+    let Some(c) = &journal.commit else { return Ok(None) };
+    let record = Key::new(c.pk.clone(), c.sk.clone());
+    let holds = deps
+        .store
+        .get(&record)
+        .await?
+        .is_some_and(|item| item.get(commit::ATTEMPT).and_then(Value::as_str) == Some(c.attempt.as_str()));
+    Ok(holds.then(|| CommitMarker { record, attempt: c.attempt.clone() }.write()))
 }
 
 /// How a journal ended, as seen by whoever drove it last.
@@ -409,7 +416,7 @@ async fn finish(deps: &Deps, journal: &Journal, allocate: Option<AllocateFinish>
     }
     let own = writes.len();
     writes.push(WriteOp::Delete { key: journal.key(), condition: Some(journal.at(Stage::Forward, steps)) });
-    writes.extend(journal.marker());
+    writes.extend(live_marker(deps, journal).await?);
     match deps.store.transact(writes).await {
         Ok(()) => {
             outbox::deliver(deps, messages).await;
