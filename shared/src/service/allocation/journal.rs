@@ -469,3 +469,32 @@ pub(super) fn orders_of(docs: &[Allocation]) -> Vec<OrderId> {
     let orders: std::collections::BTreeSet<OrderId> = docs.iter().map(|d| d.order_number.clone()).collect();
     orders.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_change_holds_more_documents_than_one_transaction_should_refuse_naming_the_limit() {
+        assert!(check_size(40, 40, 5).is_ok());
+        for (claimed, created, orders) in [(99, 0, 0), (60, 40, 0), (30, 30, 20)] {
+            let err = check_size(claimed, created, orders).unwrap_err();
+            assert_eq!(err.field(), Some("id"), "{claimed} {created} {orders}");
+            assert!(err.to_string().contains("98"), "{err}");
+        }
+    }
+
+    #[test]
+    fn when_moves_are_planned_reservations_should_come_before_releases() {
+        let deps = Deps::embedded(crate::sqlite::SqliteDb::in_memory().unwrap()).unwrap();
+        let tenant = TenantId::parse("t").unwrap();
+        let mut deltas = StockDeltas::new();
+        for (i, delta) in [-2, 3, -1, 4, 0].into_iter().enumerate() {
+            deltas.insert((LocationId::parse(&format!("L{i}")).unwrap(), ItemId::parse("I").unwrap()), delta);
+        }
+        let user = UserId::parse("u").unwrap();
+        let journal = Journal::new(&deps, &tenant, Kind::Reallocate, &user, &deltas, &[], Vec::new());
+        let signs: Vec<i64> = journal.moves.iter().map(|m| m.delta).collect();
+        assert_eq!(signs, vec![3, 4, -2, -1]);
+    }
+}
