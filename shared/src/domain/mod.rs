@@ -1,6 +1,7 @@
 //! The pure domain model: identifiers, statuses, orders, locations and inventory. No I/O.
 
 pub mod allocation;
+pub mod caller;
 pub mod ids;
 pub mod inventory;
 pub mod limits;

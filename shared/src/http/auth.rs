@@ -11,25 +11,9 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::caller::Caller;
 use crate::domain::ids::{TenantId, UserId};
 use crate::error::OmsError;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub tenant: TenantId,
-    pub user: UserId,
-    pub permissions: BTreeSet<String>,
-}
-
-impl Caller {
-    pub fn require(&self, permission: &str) -> Result<(), OmsError> {
-        if self.permissions.contains(permission) {
-            Ok(())
-        } else {
-            Err(OmsError::Forbidden(format!("this route needs the permission {permission}")))
-        }
-    }
-}
 
 /// The claims of an OMS token, as minted locally and as the authorizer passes them on.
 /// Required: `sub` (the user), `tenant` and `exp` (seconds since the epoch); optional: `scope`

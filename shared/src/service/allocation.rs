@@ -16,13 +16,13 @@ use crate::domain::allocation::{
     Allocation, AllocationEventRequest, AllocationId, AllocationItem, AllocationStatus, AllocationType, AuditLog,
     DocumentType, ReallocateRequest, UpdateAllocationRequest,
 };
+use crate::domain::caller::Caller;
 use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId, UserId};
 use crate::domain::location::Location;
 use crate::domain::order::{DeliveryMethod, Order, OrderDraft, OrderLine};
 use crate::domain::sourcing::{self, Availability, Demand, Explanation, Plan, Strategy};
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
-use crate::http::auth::Caller;
 use crate::keys;
 use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
 

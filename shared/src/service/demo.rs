@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use crate::catalog::permission;
 use crate::deps::Deps;
+use crate::domain::caller::Caller;
 use crate::domain::ids::{TenantId, UserId};
 use crate::domain::inventory::SupplyRequest;
 use crate::domain::location::UpsertLocationRequest;
 use crate::domain::order::SaveOrderRequest;
 use crate::error::OmsError;
-use crate::http::auth::Caller;
 use crate::keys;
 use crate::ports::{Condition, Item, StoreError};
 use crate::service::{inventory, orders};

@@ -2,10 +2,10 @@
 //! stored version) and the change-tracker message in the outbox.
 
 use crate::deps::Deps;
+use crate::domain::caller::Caller;
 use crate::domain::ids::{OrderId, TenantId};
 use crate::domain::order::{Order, SaveOrderRequest};
 use crate::error::{OmsError, OmsResult};
-use crate::http::auth::Caller;
 use crate::keys;
 use crate::ports::{Condition, QueueName, StoreError, WriteOp};
 use crate::service::change_tracker::ChangeTrackerMessage;

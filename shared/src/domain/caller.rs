@@ -1,0 +1,24 @@
+//! Who is calling: tenant, user and permissions. The HTTP layer builds it from the token;
+//! services take it and never look at HTTP.
+
+use std::collections::BTreeSet;
+
+use crate::domain::ids::{TenantId, UserId};
+use crate::error::OmsError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub permissions: BTreeSet<String>,
+}
+
+impl Caller {
+    pub fn require(&self, permission: &str) -> Result<(), OmsError> {
+        if self.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(OmsError::Forbidden(format!("this route needs the permission {permission}")))
+        }
+    }
+}
