@@ -3,8 +3,6 @@
 //! In AWS the HTTP API's JWT authorizer has verified the token and the claims arrive in the
 //! request context. Locally the server verifies the same claims itself (HS256, local secret).
 
-use std::collections::BTreeSet;
-
 use axum::http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::RequestExt;
@@ -202,7 +200,7 @@ mod tests {
         Caller {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse("u").unwrap(),
-            permissions: BTreeSet::new(),
+            permissions: std::collections::BTreeSet::new(),
         }
     }
 
