@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::http::{Method, StatusCode};
 use common::{Backend, location};
 use oms_core::deps::Deps;
-use oms_core::ports::{Item, ItemStore, Key, Page, Query, StoreError, Update, WriteOp};
+use oms_core::ports::{Item, ItemStore, Key, StoreError, Update, WriteOp};
 use serde_json::{Value, json};
 
 /// Passes everything through, but cancels the `fail_at`-th transaction once: the interaction
@@ -21,16 +21,11 @@ struct FailOneTransaction {
 }
 
 #[async_trait::async_trait]
-impl ItemStore for FailOneTransaction {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
+impl common::Intercept for FailOneTransaction {
+    fn inner(&self) -> &dyn ItemStore {
+        self.inner.as_ref()
     }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn put(&self, item: Item, condition: Option<oms_core::ports::Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
+
     async fn update(
         &self,
         key: &Key,
@@ -39,17 +34,11 @@ impl ItemStore for FailOneTransaction {
     ) -> Result<Item, StoreError> {
         self.inner.update(key, update, condition).await
     }
-    async fn delete(&self, key: &Key, condition: Option<oms_core::ports::Condition>) -> Result<(), StoreError> {
-        self.inner.delete(key, condition).await
-    }
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
         if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
             return Err(StoreError::TransactionCanceled { failed: vec![0] });
         }
         self.inner.transact(writes).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
     }
 }
 
@@ -82,7 +71,7 @@ async fn when_allocation_needs_more_than_100_writes(backend: Backend, fail_chunk
 
     // The allocation's first attempt writes chunk 1 of 2, then chunk 2 is refused.
     let store: Arc<dyn ItemStore> = if fail_chunk {
-        Arc::new(FailOneTransaction { inner: store, seen: AtomicUsize::new(0), fail_at: 2 })
+        Arc::new(common::Intercepted(FailOneTransaction { inner: store, seen: AtomicUsize::new(0), fail_at: 2 }))
     } else {
         store
     };

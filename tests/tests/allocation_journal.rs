@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use axum::http::{Method, StatusCode};
 use common::{TestApp, location};
 use oms_core::deps::Deps;
-use oms_core::ports::{Condition, Item, ItemStore, Key, Page, Query, StoreError, Update, WriteOp};
+use oms_core::ports::{ItemStore, Key, Query, StoreError, Update, WriteOp};
 use serde_json::{Value, json};
 
 const LINES: usize = 150;
@@ -42,22 +42,11 @@ impl Faulty {
 }
 
 #[async_trait::async_trait]
-impl ItemStore for Faulty {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
+impl common::Intercept for Faulty {
+    fn inner(&self) -> &dyn ItemStore {
+        self.inner.as_ref()
     }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
-        self.inner.update(key, update, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.delete(key, condition).await
-    }
+
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
         let claims_journal = writes.iter().any(
             |w| matches!(w, WriteOp::Put { item, .. } if Key::of(item).is_some_and(|k| k.pk.ends_with("#JOURNAL"))),
@@ -87,9 +76,6 @@ impl ItemStore for Faulty {
             }
         }
         Ok(())
-    }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
     }
 }
 
@@ -158,7 +144,7 @@ on_both_backends! {
     when_two_cancels_of_a_150_line_allocation_race_should_release_it_exactly_once => |app| {
         let (id, _) = big_allocation(&app).await;
         assert_eq!(reserved_at(&app, "DC-A").await, vec![2; LINES]);
-        let watch = Arc::new(Faulty::new(app.deps.store.clone(), usize::MAX, None));
+        let watch = Arc::new(common::Intercepted(Faulty::new(app.deps.store.clone(), usize::MAX, None)));
         let watched = common::app_on(Deps { store: watch.clone(), ..app.deps.clone() }, app.backend);
         let path = format!("/allocation/cancel/{id}");
         let (first, second) =
@@ -182,7 +168,7 @@ on_both_backends! {
         let (id, _) = big_allocation(&app).await;
         let (app, clock) = common::with_clock(app);
         // Claim and the first chunk of releases commit; then the store goes away.
-        let faulty = Arc::new(Faulty::new(app.deps.store.clone(), 3, None));
+        let faulty = Arc::new(common::Intercepted(Faulty::new(app.deps.store.clone(), 3, None)));
         let dying = common::app_on(Deps { store: faulty, ..app.deps.clone() }, app.backend);
         let path = format!("/allocation/cancel/{id}");
         let died = dying.fabric(Method::PUT, &path, None).await;
@@ -218,7 +204,7 @@ on_both_backends! {
             &oms_core::domain::ids::ItemId::parse(&sku(LINES - 1)).unwrap(),
             &oms_core::domain::ids::LocationId::parse("DC-B").unwrap(),
         );
-        let racing = Arc::new(Faulty::new(app.deps.store.clone(), usize::MAX, Some((last, 5))));
+        let racing = Arc::new(common::Intercepted(Faulty::new(app.deps.store.clone(), usize::MAX, Some((last, 5)))));
         let raced = common::app_on(Deps { store: racing, ..app.deps.clone() }, app.backend);
         let body = json!({"channel": "web", "tenant": "demo", "documentType": "ALLOCATION", "id": [id], "locationNum": "DC-B"});
         let refused = raced.fabric(Method::PUT, "/allocation/reallocate", Some(&body)).await;

@@ -48,13 +48,11 @@ impl LaggingIndex {
 }
 
 #[async_trait::async_trait]
-impl ItemStore for LaggingIndex {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
+impl common::Intercept for LaggingIndex {
+    fn inner(&self) -> &dyn ItemStore {
+        self.inner.as_ref()
     }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
+
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
         self.remember(Key::of(&item)).await?;
         self.inner.put(item, condition).await
@@ -91,14 +89,14 @@ impl ItemStore for LaggingIndex {
 
 struct Setup {
     app: TestApp,
-    store: Arc<LaggingIndex>,
+    store: Arc<common::Intercepted<LaggingIndex>>,
     clock: Arc<TestClock>,
 }
 
 /// An app whose `index` can be made to lag, on a clock the test moves; SKU-1 at DC-ATL.
 async fn setup(backend: Backend, index: Index) -> Option<Setup> {
     let (inner, queue) = common::fresh_ports(backend).await?;
-    let store = Arc::new(LaggingIndex { inner, index, before: Mutex::new(None) });
+    let store = Arc::new(common::Intercepted(LaggingIndex { inner, index, before: Mutex::new(None) }));
     let clock = TestClock::new();
     let mut deps = Deps::with(store.clone(), queue, None);
     deps.clock = clock.clone();

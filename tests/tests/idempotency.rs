@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::http::{Method, StatusCode};
 use common::{TestApp, sample_order};
 use oms_core::deps::Deps;
-use oms_core::ports::{Condition, Item, ItemStore, Key, Page, Query, StoreError, Update, WriteOp};
+use oms_core::ports::{Condition, Item, ItemStore, Key, StoreError, Update, WriteOp};
 use serde_json::{Value, json};
 
 const SAVE: &str = "/order/api/order/order";
@@ -48,16 +48,11 @@ fn unavailable() -> StoreError {
 }
 
 #[async_trait::async_trait]
-impl ItemStore for Switched {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
+impl common::Intercept for Switched {
+    fn inner(&self) -> &dyn ItemStore {
+        self.inner.as_ref()
     }
-    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
+
     async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
         let records_done = key.pk.contains("#IDEM#") && update.set.iter().any(|(a, v)| a == "state" && v == "done");
         if records_done && self.switches.fail_recording.load(Ordering::SeqCst) {
@@ -78,16 +73,13 @@ impl ItemStore for Switched {
         }
         self.inner.transact(writes).await
     }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.inner.query(query).await
-    }
 }
 
 /// The app on a switchable store and a clock the test moves.
 fn switchable(app: TestApp) -> (TestApp, Arc<Switches>, Arc<common::TestClock>) {
     let (app, clock) = common::with_clock(app);
     let switches = Arc::new(Switches::default());
-    let store = Arc::new(Switched { inner: app.deps.store.clone(), switches: switches.clone() });
+    let store = Arc::new(common::Intercepted(Switched { inner: app.deps.store.clone(), switches: switches.clone() }));
     let app = common::app_on(Deps { store, ..app.deps.clone() }, app.backend);
     (app, switches, clock)
 }

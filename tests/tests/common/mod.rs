@@ -13,7 +13,9 @@ use oms_core::deps::Deps;
 use oms_core::domain::ids::{TenantId, UserId};
 use oms_core::http::auth::{AuthMode, LocalJwt};
 use oms_core::http::{AppState, router};
-use oms_core::ports::{ItemStore, MessageQueue, QueueName};
+use oms_core::ports::{
+    Condition, Item, ItemStore, Key, MessageQueue, Page, Query, QueueName, StoreError, Update, WriteOp,
+};
 use oms_core::queue::sqs::{SqsQueue, create_queue_with_dlq};
 use oms_core::sqlite::SqliteDb;
 use oms_core::store::dynamodb::{DynamoStore, create_table};
@@ -229,4 +231,67 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// A store that passes every call to `inner()` except those a test overrides: the wrappers
+/// that inject failures, lag or rivals implement only what they change (see [`Intercepted`]).
+#[async_trait::async_trait]
+pub trait Intercept: Send + Sync {
+    fn inner(&self) -> &dyn ItemStore;
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner().get(key).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        self.inner().batch_get(keys).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.inner().put(item, condition).await
+    }
+    async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
+        self.inner().update(key, update, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.inner().delete(key, condition).await
+    }
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.inner().transact(writes).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner().query(query).await
+    }
+}
+
+/// The item store of an [`Intercept`]; derefs to it, so a test keeps its switches at hand.
+pub struct Intercepted<T>(pub T);
+
+impl<T> std::ops::Deref for Intercepted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Intercept> ItemStore for Intercepted<T> {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        Intercept::get(&self.0, key).await
+    }
+    async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
+        Intercept::batch_get(&self.0, keys).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        Intercept::put(&self.0, item, condition).await
+    }
+    async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
+        Intercept::update(&self.0, key, update, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
+        Intercept::delete(&self.0, key, condition).await
+    }
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
+        Intercept::transact(&self.0, writes).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        Intercept::query(&self.0, query).await
+    }
 }
