@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::ids::{ItemId, LocationId, OrderId, OrderLineId, UserId};
 use crate::error::OmsError;
 
 /// A 24-character lower-case hex id, like the documented `633f216c68f1b4456659161c`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct AllocationId(String);
 
@@ -57,7 +58,7 @@ impl From<AllocationId> for String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AllocationStatus {
     Allocated,
@@ -108,7 +109,7 @@ impl AllocationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AllocationType {
     Allocated,
@@ -116,7 +117,7 @@ pub enum AllocationType {
     Returned,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationItem {
     pub line_id: OrderLineId,
@@ -124,7 +125,7 @@ pub struct AllocationItem {
     pub quantity: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditLog {
     pub updated_at: DateTime<Utc>,
@@ -135,7 +136,7 @@ pub struct AuditLog {
 }
 
 /// An allocation document. Its serde form is both the stored and the documented form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Allocation {
     pub allocation_id: AllocationId,
@@ -209,14 +210,14 @@ pub const OTHER_EVENTS: &[&str] = &[
 ];
 
 /// `POST /allocation/` body: `{detailType, detail: {orderId} | {order: <Save Order body>}}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventRequest {
     pub detail_type: Option<String>,
     pub detail: Option<AllocationEventDetail>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventDetail {
     pub order_id: Option<String>,
@@ -250,7 +251,7 @@ impl AllocationEventRequest {
 }
 
 /// `PUT /allocation/{allocationId}` body. Fields left out keep their stored values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAllocationRequest {
     pub allocation_id: Option<String>,
@@ -417,7 +418,7 @@ impl UpdateAllocationRequest {
 
 /// `PUT /allocation/reallocate` body. The seed's schema makes `id` an array and its sample a
 /// string: both are accepted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReallocateRequest {
     pub order_number: Option<String>,

@@ -59,7 +59,7 @@ fn check_user_id(field: &str, value: &str) -> Result<(), OmsError> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal, $check:path) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, utoipa::ToSchema)]
         #[serde(try_from = "String")]
         pub struct $name(String);
 

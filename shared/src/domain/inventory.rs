@@ -40,21 +40,23 @@ impl SupplyMode {
 }
 
 /// The body of `POST /inventory/api/supply`; unknown fields are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SupplyRequest {
     pub mode: Option<String>,
     pub supply: Option<Vec<SupplyRowRequest>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SupplyRowRequest {
     pub location_id: Option<String>,
     pub item_id: Option<String>,
     /// A whole JSON number: Sync >= 0, Adjust any sign.
+    #[schema(value_type = Option<f64>)]
     pub quantity: Option<serde_json::Number>,
     /// A whole JSON number >= 0; left out means "keep the current safety stock".
+    #[schema(value_type = Option<f64>)]
     pub safety_stock: Option<serde_json::Number>,
 }
 

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::ids::LocationId;
 use crate::error::OmsError;
@@ -65,7 +64,7 @@ pub struct Location {
 }
 
 /// The body of `PUT /inventory/api/location/{LocationId}`; unknown fields are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpsertLocationRequest {
     pub name: Option<String>,
@@ -147,21 +146,42 @@ impl Location {
     }
 
     /// The location as the API returns it (PascalCase, timestamp with milliseconds).
-    pub fn to_response(&self) -> Value {
-        json!({
-            "LocationId": self.location_id,
-            "Name": self.name,
-            "Type": self.location_type.id(),
-            "Latitude": self.latitude,
-            "Longitude": self.longitude,
-            "Priority": self.priority,
-            "CanShip": self.can_ship,
-            "CanPickup": self.can_pickup,
-            "Active": self.active,
-            "Version": self.version,
-            "UpdatedTimestamp": self.updated_timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-        })
+    pub fn to_response(&self) -> LocationResponse {
+        LocationResponse {
+            location_id: self.location_id.clone(),
+            name: self.name.clone(),
+            location_type: self.location_type.id(),
+            latitude: self.latitude,
+            longitude: self.longitude,
+            priority: self.priority,
+            can_ship: self.can_ship,
+            can_pickup: self.can_pickup,
+            active: self.active,
+            version: self.version,
+            updated_timestamp: self.updated_timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
     }
+}
+
+/// A location as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct LocationResponse {
+    pub location_id: LocationId,
+    pub name: String,
+    /// `"DC"` or `"Store"`.
+    #[serde(rename = "Type")]
+    pub location_type: &'static str,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Lower ships first.
+    pub priority: u32,
+    pub can_ship: bool,
+    pub can_pickup: bool,
+    pub active: bool,
+    pub version: u64,
+    /// RFC 3339 with milliseconds.
+    pub updated_timestamp: String,
 }
 
 fn parse_name(field: &str, value: Option<&str>) -> Result<String, OmsError> {
@@ -214,6 +234,7 @@ pub fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_json::{Value, json};
 
     const ATLANTA: (f64, f64) = (33.749, -84.388);
     const NEW_YORK: (f64, f64) = (40.7128, -74.0060);
@@ -364,7 +385,7 @@ mod tests {
 
     #[test]
     fn response_should_be_pascal_case_with_millisecond_timestamp() {
-        let body = create(&body(store_body())).unwrap().to_response();
+        let body = serde_json::to_value(create(&body(store_body())).unwrap().to_response()).unwrap();
         assert_eq!(body["LocationId"], "S1");
         assert_eq!(body["Type"], "Store");
         assert_eq!(body["CanPickup"], true);

@@ -5,5 +5,6 @@ pub mod ids;
 pub mod inventory;
 pub mod location;
 pub mod order;
+pub mod order_view;
 pub mod sourcing;
 pub mod status;

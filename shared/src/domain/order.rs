@@ -1,12 +1,12 @@
 //! The canonical order: the loose Save Order request, its parsing into a valid [`Order`],
-//! the merge with the stored order on update, and the response view.
+//! and the merge with the stored order on update (the response view is in `order_view`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
 use super::location::{check_latitude, check_longitude};
@@ -30,7 +30,7 @@ const MAX_CODE_CHARS: usize = 64;
 // missing; unknown fields (Created*, Updated*, ...) are ignored by serde.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SaveOrderRequest {
     pub order_id: Option<String>,
@@ -49,18 +49,19 @@ pub struct SaveOrderRequest {
     pub payment_status: Option<PaymentStatusRequest>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderTypeRequest {
     pub order_type_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderLineRequest {
     pub order_line_id: Option<String>,
     pub item_id: Option<String>,
     /// A JSON number; must be whole (2 or 2.0), > 0 and <= 1 000 000.
+    #[schema(value_type = Option<f64>)]
     pub quantity: Option<serde_json::Number>,
     pub unit_price: Option<Decimal>,
     pub is_return: Option<bool>,
@@ -70,19 +71,19 @@ pub struct OrderLineRequest {
     pub quantity_detail: Option<Vec<QuantityDetailRequest>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeliveryMethodRequest {
     pub delivery_method_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ShipToAddressRequest {
     pub address: Option<AddressRequest>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct AddressRequest {
     pub first_name: Option<String>,
@@ -97,15 +98,16 @@ pub struct AddressRequest {
     pub longitude: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct QuantityDetailRequest {
     /// `"1000"`, `"1000.000"` or a number.
     pub status_id: Option<Value>,
+    #[schema(value_type = Option<f64>)]
     pub quantity: Option<serde_json::Number>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentRequest {
     pub payment_header_id: Option<String>,
@@ -113,13 +115,13 @@ pub struct PaymentRequest {
     pub payment_method: Option<Vec<PaymentMethodRequest>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentStatusRequest {
     pub payment_status_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentMethodRequest {
     pub payment_method_id: Option<String>,
@@ -130,7 +132,7 @@ pub struct PaymentMethodRequest {
     pub current_failed_amount: Option<Decimal>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct InvoiceRequest {
     pub invoice_id: Option<String>,
@@ -141,19 +143,19 @@ pub struct InvoiceRequest {
     pub publish_status: Option<PublishStatusRequest>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct InvoiceTypeRequest {
     pub invoice_type_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PublishStatusRequest {
     pub publish_status_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChargeDetailRequest {
     pub charge_detail_id: Option<String>,
@@ -161,7 +163,7 @@ pub struct ChargeDetailRequest {
     pub charge_total: Option<Decimal>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChargeTypeRequest {
     pub charge_type_id: Option<String>,
@@ -253,7 +255,7 @@ impl PublishStatus {
 }
 
 /// A postal address; `latitude` and `longitude` are both set or both absent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Address {
     pub first_name: Option<String>,
@@ -396,8 +398,8 @@ impl ChargeDetail {
     }
 }
 
-/// A valid order. Its serde form (PascalCase) is the storage form; [`Order::to_response`] is
-/// what clients see.
+/// A valid order. Its serde form (PascalCase) is the storage form; [`Order::to_response`]
+/// (in `order_view`) is what clients see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Order {
@@ -878,10 +880,6 @@ fn one_of<T: Copy>(field: &str, value: &str, all: &[T], id: impl Fn(T) -> &'stat
         .ok_or_else(|| OmsError::validation(field, format!("unknown value \"{value}\"; {}", expected_list(all, id))))
 }
 
-fn timestamp_millis(ts: &DateTime<Utc>) -> String {
-    ts.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Building and merging.
 // ---------------------------------------------------------------------------------------------
@@ -1027,98 +1025,6 @@ impl Order {
         let (min, max) = self.status_range()?;
         Some(if min == max { max.description().to_owned() } else { format!("Partially {}", max.description()) })
     }
-
-    /// The order as Get/Save Order return it (PascalCase, timestamps with milliseconds).
-    pub fn to_response(&self) -> Value {
-        let (min, max) = self.status_range().unzip();
-        json!({
-            "OrgId": self.org_id,
-            "OrderId": self.order_id,
-            "Version": self.version,
-            "OrderType": { "OrderTypeId": self.order_type_id },
-            "IsConfirmed": self.is_confirmed,
-            "IsImport": self.is_import,
-            "DoNotReleaseBefore": self.do_not_release_before.as_ref().map(timestamp_millis),
-            "CurrencyCode": self.currency_code,
-            "OrderTotal": self.order_total(),
-            "MinFulfillmentStatusId": min.map(FulfillmentStatus::id),
-            "MaxFulfillmentStatusId": max.map(FulfillmentStatus::id),
-            "FulfillmentStatus": self.fulfillment_status_description(),
-            "OrderLine": self.lines.iter().map(line_response).collect::<Vec<_>>(),
-            "Payment": self.payments.iter().map(payment_response).collect::<Vec<_>>(),
-            "Invoice": self.invoices.iter().map(invoice_response).collect::<Vec<_>>(),
-            "OrderChargeDetail": self.charges.iter().map(charge_response).collect::<Vec<_>>(),
-            "PaymentStatus": self.payment_status.as_ref().map(|id| json!({ "PaymentStatusId": id })),
-            "CreatedTimestamp": timestamp_millis(&self.created_timestamp),
-            "UpdatedTimestamp": timestamp_millis(&self.updated_timestamp),
-            "CreatedBy": self.created_by,
-            "UpdatedBy": self.updated_by,
-        })
-    }
-}
-
-fn line_response(line: &OrderLine) -> Value {
-    let detail: Vec<Value> = line
-        .quantities
-        .iter()
-        .filter(|(_, q)| **q > 0)
-        .map(|(s, q)| json!({ "StatusId": s.id(), "Quantity": q }))
-        .collect();
-    json!({
-        "OrderLineId": line.order_line_id,
-        "ItemId": line.item_id,
-        "Quantity": line.quantity,
-        "UnitPrice": line.unit_price,
-        "IsReturn": line.is_return,
-        "DeliveryMethod": { "DeliveryMethodId": line.delivery_method.id() },
-        "ShipToAddress": line.ship_to.as_ref().map(|a| json!({ "Address": a })),
-        "PickupLocationId": line.pickup_location_id,
-        "QuantityDetail": detail,
-        "MinFulfillmentStatusId": line.min_status().map(FulfillmentStatus::id),
-        "MaxFulfillmentStatusId": line.max_status().map(FulfillmentStatus::id),
-        "IsCancelled": line.is_canceled(),
-    })
-}
-
-fn payment_response(p: &Payment) -> Value {
-    let methods: Vec<Value> = p
-        .methods
-        .iter()
-        .map(|m| {
-            json!({
-                "PaymentMethodId": m.payment_method_id,
-                "Amount": m.amount,
-                "CurrentAuthAmount": m.current_auth_amount,
-                "CurrentSettledAmount": m.current_settled_amount,
-                "CurrentRefundAmount": m.current_refund_amount,
-                "CurrentFailedAmount": m.current_failed_amount,
-            })
-        })
-        .collect();
-    json!({
-        "PaymentHeaderId": p.payment_header_id,
-        "PaymentStatus": p.payment_status_id.as_ref().map(|id| json!({ "PaymentStatusId": id })),
-        "PaymentMethod": methods,
-    })
-}
-
-fn invoice_response(i: &Invoice) -> Value {
-    json!({
-        "InvoiceId": i.invoice_id,
-        "InvoiceType": { "InvoiceTypeId": i.invoice_type.id() },
-        "Amount": i.amount,
-        "AmountProcessed": i.amount_processed,
-        "FailedAmount": i.failed_amount,
-        "PublishStatus": { "PublishStatusId": i.publish_status.id() },
-    })
-}
-
-fn charge_response(c: &ChargeDetail) -> Value {
-    json!({
-        "ChargeDetailId": c.charge_detail_id,
-        "ChargeType": { "ChargeTypeId": c.charge_type_id },
-        "ChargeTotal": c.charge_total,
-    })
 }
 
 /// Merges request lines into the stored ones by id: stored order first, new lines appended.
@@ -1183,6 +1089,7 @@ mod tests {
     use super::FulfillmentStatus::*;
     use super::*;
     use chrono::TimeZone;
+    use serde_json::json;
 
     const SEED_SAMPLE: &str = r#"{"OrderId": "O-1", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [{"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 2, "UnitPrice": 19.99, "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"}, "ShipToAddress": {"Address": {"Address1": "1 Main St", "City": "Atlanta", "State": "GA", "PostalCode": "30303", "Country": "US", "Latitude": 33.749, "Longitude": -84.388}}}]}"#;
 
@@ -1857,7 +1764,7 @@ mod tests {
         let mut order = create(&req).unwrap();
         order.lines[0].move_quantity(Open, Allocated, 1).unwrap();
         order.lines[1].move_quantity(Open, Canceled, 1).unwrap();
-        let body = order.to_response();
+        let body = serde_json::to_value(order.to_response()).unwrap();
         assert_eq!(body["OrgId"], "acme");
         assert_eq!(body["OrderId"], "O-1");
         assert_eq!(body["Version"], 1);
@@ -1912,7 +1819,7 @@ mod tests {
             v["PaymentStatus"] = json!({"PaymentStatusId": "Paid"});
             v["DoNotReleaseBefore"] = json!("2025-02-01T08:00:00.5Z");
         });
-        let body = create(&req).unwrap().to_response();
+        let body = serde_json::to_value(create(&req).unwrap().to_response()).unwrap();
         assert_eq!(body["Payment"][0]["PaymentHeaderId"], Value::Null);
         assert_eq!(body["Payment"][0]["PaymentStatus"]["PaymentStatusId"], "Authorized");
         assert_eq!(body["Payment"][0]["PaymentMethod"][0]["Amount"], json!(5.0));

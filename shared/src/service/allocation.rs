@@ -261,14 +261,14 @@ async fn read_availability(
 // Settings
 // ------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationSettings {
     pub strategy: Strategy,
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsRequest {
     pub strategy: Option<String>,
@@ -841,7 +841,7 @@ pub async fn update(deps: &Deps, caller: &Caller, id: &str, req: &UpdateAllocati
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryRequest {
     pub limit: Option<i64>,
@@ -949,7 +949,7 @@ pub async fn explain(
     Ok((order, explanation, live))
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     pub location_id: LocationId,
@@ -960,7 +960,7 @@ pub struct Drift {
     pub repaired: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
     pub stock_rows_checked: usize,
