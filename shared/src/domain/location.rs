@@ -13,7 +13,7 @@ pub const DEFAULT_PRIORITY: u32 = 100;
 /// Longest location name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum LocationType {
     #[serde(rename = "DC")]
     Dc,
@@ -67,12 +67,18 @@ pub struct Location {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpsertLocationRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
     /// `"DC"` or `"Store"`, any case.
     #[serde(rename = "Type")]
+    #[schema(value_type = LocationType, required = true)]
     pub location_type: Option<String>,
+    #[schema(value_type = f64, required = true, minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
+    #[schema(value_type = f64, required = true, minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
+    /// Lower ships first; 100 when left out.
+    #[schema(minimum = 0, maximum = 4294967295_i64)]
     pub priority: Option<i64>,
     pub can_ship: Option<bool>,
     pub can_pickup: Option<bool>,

@@ -33,14 +33,18 @@ const MAX_CODE_CHARS: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SaveOrderRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
     pub order_id: Option<String>,
     /// When given on an update, must equal the stored version (optimistic concurrency).
     pub version: Option<u64>,
+    #[schema(value_type = OrderTypeRequest, required = true)]
     pub order_type: Option<OrderTypeRequest>,
     pub is_confirmed: Option<bool>,
     pub is_import: Option<bool>,
     /// RFC 3339 date-time.
+    #[schema(format = DateTime)]
     pub do_not_release_before: Option<String>,
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency_code: Option<String>,
     pub order_line: Option<Vec<OrderLineRequest>>,
     pub payment: Option<Vec<PaymentRequest>>,
@@ -52,21 +56,31 @@ pub struct SaveOrderRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderTypeRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub order_type_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderLineRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
     pub order_line_id: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
     pub item_id: Option<String>,
     /// A JSON number; must be whole (2 or 2.0), > 0 and <= 1 000 000.
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = f64, required = true, minimum = 1, maximum = 1000000, multiple_of = 1)]
     pub quantity: Option<serde_json::Number>,
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 1000000000000_f64)]
     pub unit_price: Option<Decimal>,
     pub is_return: Option<bool>,
+    #[schema(value_type = DeliveryMethodRequest, required = true)]
     pub delivery_method: Option<DeliveryMethodRequest>,
     pub ship_to_address: Option<ShipToAddressRequest>,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub pickup_location_id: Option<String>,
     pub quantity_detail: Option<Vec<QuantityDetailRequest>>,
 }
@@ -74,12 +88,15 @@ pub struct OrderLineRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeliveryMethodRequest {
+    /// Any case.
+    #[schema(value_type = DeliveryMethod, required = true)]
     pub delivery_method_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ShipToAddressRequest {
+    #[schema(value_type = AddressRequest, required = true)]
     pub address: Option<AddressRequest>,
 }
 
@@ -88,13 +105,19 @@ pub struct ShipToAddressRequest {
 pub struct AddressRequest {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub address1: Option<String>,
     pub address2: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub city: Option<String>,
     pub state: Option<String>,
     pub postal_code: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub country: Option<String>,
+    /// Sent together with Longitude, or neither.
+    #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
 }
 
@@ -118,27 +141,39 @@ pub struct PaymentRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentStatusRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub payment_status_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentMethodRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub payment_method_id: Option<String>,
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 1000000000000_f64)]
     pub amount: Option<Decimal>,
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub current_auth_amount: Option<Decimal>,
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub current_settled_amount: Option<Decimal>,
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub current_refund_amount: Option<Decimal>,
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub current_failed_amount: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct InvoiceRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub invoice_id: Option<String>,
+    #[schema(value_type = InvoiceTypeRequest, required = true)]
     pub invoice_type: Option<InvoiceTypeRequest>,
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 1000000000000_f64)]
     pub amount: Option<Decimal>,
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub amount_processed: Option<Decimal>,
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub failed_amount: Option<Decimal>,
     pub publish_status: Option<PublishStatusRequest>,
 }
@@ -146,26 +181,34 @@ pub struct InvoiceRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct InvoiceTypeRequest {
+    /// Any case.
+    #[schema(value_type = InvoiceType, required = true)]
     pub invoice_type_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PublishStatusRequest {
+    /// Any case; NotPublished when left out.
+    #[schema(value_type = Option<PublishStatus>)]
     pub publish_status_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChargeDetailRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub charge_detail_id: Option<String>,
+    #[schema(value_type = ChargeTypeRequest, required = true)]
     pub charge_type: Option<ChargeTypeRequest>,
+    #[schema(value_type = f64, required = true, minimum = 0, maximum = 1000000000000_f64)]
     pub charge_total: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChargeTypeRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub charge_type_id: Option<String>,
 }
 
@@ -173,7 +216,7 @@ pub struct ChargeTypeRequest {
 // Domain side.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum DeliveryMethod {
     ShipToAddress,
     ShipToStore,
@@ -209,7 +252,7 @@ impl DeliveryMethod {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum InvoiceType {
     Shipping,
     Adjustment,
@@ -230,7 +273,7 @@ impl InvoiceType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PublishStatus {
     Published,
     ReadyForPublishing,

@@ -11,6 +11,8 @@ use utoipa::openapi::{
     ResponseBuilder, Responses,
 };
 
+use serde_json::{Value, json};
+
 use crate::catalog::{self, Route};
 use crate::domain::allocation::{AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
 use crate::domain::inventory::SupplyRequest;
@@ -26,6 +28,9 @@ use crate::service::allocation::{AllocationSettings, QueryRequest, ReconcileRepo
 pub const SECURITY_SCHEME: &str = "bearerAuth";
 /// The header that carries an idempotency key, as documented.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// The documented example of an allocation id.
+const EXAMPLE_ALLOCATION_ID: &str = "633f216c68f1b4456659161c";
 
 /// Named component schemas, collected while the operations refer to them.
 #[derive(Default)]
@@ -64,6 +69,8 @@ struct RouteDoc {
     description: &'static str,
     /// The request body schema and whether a body is required.
     request: Option<(RefOr<Schema>, bool)>,
+    /// A request body for the demo tenant's data (`oms-local` loads it).
+    example: Option<Value>,
     success: Vec<(u16, &'static str, RefOr<Schema>)>,
     /// Whether the route can answer 404 (an id in the path, or a search that finds nothing).
     not_found: bool,
@@ -77,6 +84,9 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Save Order",
             description: "Creates the order or updates it (lines merge by OrderLineId; a Version must equal the stored one).",
             request: Some((s.of::<SaveOrderRequest>(), true)),
+            example: Some(
+                json!({"OrderId": "O-2001", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [{"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 1, "UnitPrice": 19.99, "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"}, "ShipToAddress": {"Address": {"Address1": "1 Main St", "City": "Atlanta", "State": "GA", "PostalCode": "30303", "Country": "US", "Latitude": 33.749, "Longitude": -84.388}}}]}),
+            ),
             success: vec![(200, "The order as saved", s.envelope::<OrderResponse>("Order"))],
             not_found: false,
             conflict: true,
@@ -85,6 +95,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Get Order",
             description: "The order with its lines, statuses, payments, invoices and charges.",
             request: None,
+            example: None,
             success: vec![(200, "The order", s.envelope::<OrderResponse>("Order"))],
             not_found: true,
             conflict: false,
@@ -93,6 +104,9 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Create or replace a location",
             description: "Name, Type, Latitude and Longitude are required; a Version must equal the stored one.",
             request: Some((s.of::<UpsertLocationRequest>(), true)),
+            example: Some(
+                json!({"Name": "Midtown Atlanta store", "Type": "Store", "Latitude": 33.7838, "Longitude": -84.383, "Priority": 50}),
+            ),
             success: vec![(200, "The location as saved", s.envelope::<LocationResponse>("Location"))],
             not_found: false,
             conflict: true,
@@ -101,6 +115,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Get a location",
             description: "A DC or store with its coordinates, priority and capabilities.",
             request: None,
+            example: None,
             success: vec![(200, "The location", s.envelope::<LocationResponse>("Location"))],
             not_found: true,
             conflict: false,
@@ -109,6 +124,9 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Sync or adjust supply",
             description: "Sets (Sync) or changes (Adjust) on-hand stock of up to 100 rows, all or none.",
             request: Some((s.of::<SupplyRequest>(), true)),
+            example: Some(
+                json!({"Mode": "Adjust", "Supply": [{"LocationId": "DC-ATL", "ItemId": "SKU-1", "Quantity": 5}]}),
+            ),
             success: vec![(200, "Every row as it stands after the update", s.envelope::<SupplyResponse>("Supply"))],
             not_found: false,
             conflict: true,
@@ -117,6 +135,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Availability of an item",
             description: "On hand, reserved, safety stock and available units at every location.",
             request: None,
+            example: None,
             success: vec![(200, "The item's stock by location", s.envelope::<AvailabilityResponse>("Availability"))],
             not_found: false,
             conflict: false,
@@ -125,6 +144,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Allocate an order",
             description: "Allocates an order event's outstanding units to locations. Documented as `POST /allocation/`: the trailing-slash form is answered too.",
             request: Some((s.of::<AllocationEventRequest>(), true)),
+            example: Some(json!({"detailType": "ORDER_CREATED", "detail": {"orderId": "O-1001"}})),
             success: vec![
                 (
                     200,
@@ -144,6 +164,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Get an allocation",
             description: "One allocation document by its 24-character hexadecimal id.",
             request: None,
+            example: None,
             success: vec![(200, "The allocation", s.of::<crate::domain::allocation::Allocation>())],
             not_found: true,
             conflict: false,
@@ -152,6 +173,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Update an allocation",
             description: "Changes fields that move no stock, recording each change in auditLogs.",
             request: Some((s.of::<UpdateAllocationRequest>(), true)),
+            example: Some(json!({"allocationId": EXAMPLE_ALLOCATION_ID, "shipMethod": "GROUND"})),
             success: vec![(200, "The allocation as updated", s.of::<crate::domain::allocation::Allocation>())],
             not_found: true,
             conflict: true,
@@ -160,6 +182,9 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Query allocations",
             description: "The tenant's allocations matching `filters`, sorted and paged; an empty body takes the defaults.",
             request: Some((s.of::<QueryRequest>(), false)),
+            example: Some(
+                json!({"limit": 10, "offset": 0, "sortBy": "updatedAt", "sortDirection": "desc", "filters": {"orderNumber": "O-1001"}}),
+            ),
             success: vec![(
                 200,
                 "The page of matching allocations",
@@ -172,6 +197,9 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Reallocate",
             description: "Moves allocations (or an order's) to another location, or re-plans them elsewhere.",
             request: Some((s.of::<ReallocateRequest>(), true)),
+            example: Some(
+                json!({"orderNumber": "O-1001", "channel": "web", "tenant": "demo", "id": [EXAMPLE_ALLOCATION_ID], "documentType": "ALLOCATION", "locationNum": "DC-DFW"}),
+            ),
             success: vec![(200, "The allocations created", s.of::<ReallocateResponse>())],
             not_found: true,
             conflict: true,
@@ -180,6 +208,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Cancel allocations",
             description: "Cancels comma-separated allocation ids, releasing the stock they reserved.",
             request: None,
+            example: None,
             success: vec![(200, "The cancelled allocations", s.list_of::<crate::domain::allocation::Allocation>())],
             not_found: true,
             conflict: true,
@@ -188,6 +217,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Explain an order's allocation",
             description: "Per line: the units held, and for the units waiting, every candidate location with why it was chosen or excluded.",
             request: None,
+            example: None,
             success: vec![(200, "The explanation", s.of::<ExplainResponse>())],
             not_found: true,
             conflict: false,
@@ -196,6 +226,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Reconcile reservations",
             description: "Recomputes every stock row's reserved units from the live allocations; repairs drift when asked.",
             request: Some((s.of::<ReconcileRequest>(), false)),
+            example: Some(json!({"repair": false})),
             success: vec![(200, "The rows checked and the drift found", s.of::<ReconcileReport>())],
             not_found: false,
             conflict: true,
@@ -204,6 +235,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Get allocation settings",
             description: "The tenant's allocation strategy.",
             request: None,
+            example: None,
             success: vec![(200, "The settings", s.of::<AllocationSettings>())],
             not_found: false,
             conflict: false,
@@ -212,6 +244,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             summary: "Change allocation settings",
             description: "Sets the tenant's allocation strategy; a version must equal the stored one.",
             request: Some((s.of::<SettingsRequest>(), true)),
+            example: Some(json!({"strategy": "nearest"})),
             success: vec![(200, "The settings as saved", s.of::<AllocationSettings>())],
             not_found: false,
             conflict: true,
@@ -253,7 +286,8 @@ fn parameters(route: &Route) -> Vec<Parameter> {
                 .parameter_in(ParameterIn::Path)
                 .required(Required::True)
                 .description(Some(path_param_description(name)))
-                .schema(Some(string_schema(Some(1), None, None)))
+                .schema(Some(path_param_schema(name)))
+                .example(Some(path_param_example(name)))
                 .build()
         })
         .collect();
@@ -293,6 +327,31 @@ fn parameters(route: &Route) -> Vec<Parameter> {
         string_schema(None, None, None),
     ));
     params
+}
+
+/// An id as `OrderId::parse` and its siblings accept it: 1-64 characters, no `#`, no control
+/// characters, no outer whitespace.
+const KEY_ID_PATTERN: &str = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$";
+const ALLOCATION_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
+const ALLOCATION_IDS_PATTERN: &str = "^[0-9a-fA-F]{24}(,[0-9a-fA-F]{24})*$";
+
+fn path_param_schema(name: &str) -> Schema {
+    match name {
+        "allocationId" => string_schema(Some(24), Some(24), Some(ALLOCATION_ID_PATTERN)),
+        "allocationIds" => string_schema(Some(24), None, Some(ALLOCATION_IDS_PATTERN)),
+        _ => string_schema(Some(1), Some(crate::domain::ids::MAX_ID_CHARS), Some(KEY_ID_PATTERN)),
+    }
+}
+
+/// Ids of the demo tenant's data.
+fn path_param_example(name: &str) -> Value {
+    json!(match name {
+        "allocationId" | "allocationIds" => EXAMPLE_ALLOCATION_ID,
+        "orderId" => "O-1001",
+        "LocationId" => "DC-ATL",
+        "ItemId" => "SKU-1",
+        _ => "1",
+    })
 }
 
 fn path_param_description(name: &str) -> &'static str {
@@ -356,9 +415,10 @@ fn operation(name: &str, route: &Route, s: &mut Schemas) -> Operation {
     if route.mutating {
         description.push_str(&format!(" Honours `{IDEMPOTENCY_HEADER}`."));
     }
+    let example = doc.as_ref().and_then(|d| d.example.clone());
     let request_body = doc.as_ref().and_then(|d| d.request.clone()).map(|(schema, required)| {
         RequestBodyBuilder::new()
-            .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+            .content("application/json", ContentBuilder::new().schema(Some(schema)).example(example).build())
             .required(Some(if required { Required::True } else { Required::False }))
             .build()
     });

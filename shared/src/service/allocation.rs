@@ -271,6 +271,8 @@ pub struct AllocationSettings {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsRequest {
+    /// Any case; `fewest-shipments` is read as `fewestShipments`.
+    #[schema(value_type = Strategy, required = true)]
     pub strategy: Option<String>,
     pub version: Option<u64>,
 }
