@@ -16,14 +16,14 @@ BASE=${BASE%/}
 : "${TOKEN:?set TOKEN: export TOKEN=\$(cargo run -q -p local -- mint-token)}"
 SEED=${FUZZ_SEED:-20261123}
 # Test cases per operation and phase: bounds the run to a couple of minutes on two cores.
-MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-40}
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-100}
 SCHEMATHESIS=${SCHEMATHESIS:-$ROOT/.venv/bin/schemathesis}
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 
 # schemathesis keeps a cache in its working directory: a scratch one keeps runs independent.
 WORK=$(mktemp -d -t oms-fuzz.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-LOG="$WORK/schemathesis.log"
+REPORT="$WORK/report.json"
 
 status=0
 (
@@ -39,13 +39,25 @@ status=0
         --max-examples "$MAX_EXAMPLES" \
         --generation-database none \
         --workers 2 \
-        --no-color
-) 2>&1 | tee "$LOG" || status=$?
+        --no-color \
+        --report json \
+        --report-json-path "$REPORT"
+) || status=$?
 
-# "Tested: 16" and "1879 generated, 1870 passed, 9 failed" from schemathesis' summary.
-operations=$(sed -nE 's/^ *Tested: ([0-9]+).*/\1/p' "$LOG" | tail -n 1)
-cases=$(sed -nE 's/^ *([0-9]+) generated.*/\1/p' "$LOG" | tail -n 1)
-failures=$(sed -nE 's/^ *[0-9]+ generated.* ([0-9]+) failed.*/\1/p' "$LOG" | tail -n 1)
 echo
-echo "fuzz: ${operations:-0} operations, ${cases:-0} test cases, ${failures:-0} failures (seed $SEED, at most $MAX_EXAMPLES examples per operation and phase)"
+if [[ -f "$REPORT" ]]; then
+    python3 - "$REPORT" "$SEED" "$MAX_EXAMPLES" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+ops = report.get("operations") or {}
+cases = report["test_cases"]
+errors = sum(e["count"] for e in report["errors"])
+print(f"fuzz: {ops.get('tested', 0)} of {ops.get('selected', 0)} operations, {cases['generated']} test cases, "
+      f"{cases['with_failures']} failures ({cases['unique_failures']} unique), {errors} errors "
+      f"(seed {sys.argv[2]}, at most {sys.argv[3]} examples per operation and phase)")
+PY
+else
+    echo "fuzz: schemathesis wrote no report (exit $status)"
+    [[ $status -ne 0 ]] || status=1
+fi
 exit "$status"
