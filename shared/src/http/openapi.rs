@@ -14,7 +14,7 @@ use utoipa::openapi::{
 use serde_json::{Value, json};
 
 use crate::catalog::{self, Route};
-use crate::domain::allocation::{AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
+use crate::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
 use crate::domain::inventory::SupplyRequest;
 use crate::domain::location::{LocationResponse, UpsertLocationRequest};
 use crate::domain::order::SaveOrderRequest;
@@ -146,16 +146,8 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             request: Some((s.of::<AllocationEventRequest>(), true)),
             example: Some(json!({"detailType": "ORDER_CREATED", "detail": {"orderId": "O-1001"}})),
             success: vec![
-                (
-                    200,
-                    "Every unit is allocated: the allocations created",
-                    s.list_of::<crate::domain::allocation::Allocation>(),
-                ),
-                (
-                    206,
-                    "Some units are back ordered: the allocations created",
-                    s.list_of::<crate::domain::allocation::Allocation>(),
-                ),
+                (200, "Every unit is allocated: the allocations created", s.list_of::<Allocation>()),
+                (206, "Some units are back ordered: the allocations created", s.list_of::<Allocation>()),
             ],
             not_found: true,
             conflict: true,
@@ -165,7 +157,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             description: "One allocation document by its 24-character hexadecimal id.",
             request: None,
             example: None,
-            success: vec![(200, "The allocation", s.of::<crate::domain::allocation::Allocation>())],
+            success: vec![(200, "The allocation", s.of::<Allocation>())],
             not_found: true,
             conflict: false,
         },
@@ -174,7 +166,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             description: "Changes fields that move no stock, recording each change in auditLogs.",
             request: Some((s.of::<UpdateAllocationRequest>(), true)),
             example: Some(json!({"allocationId": EXAMPLE_ALLOCATION_ID, "shipMethod": "GROUND"})),
-            success: vec![(200, "The allocation as updated", s.of::<crate::domain::allocation::Allocation>())],
+            success: vec![(200, "The allocation as updated", s.of::<Allocation>())],
             not_found: true,
             conflict: true,
         },
@@ -185,11 +177,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             example: Some(
                 json!({"limit": 10, "offset": 0, "sortBy": "updatedAt", "sortDirection": "desc", "filters": {"orderNumber": "O-1001"}}),
             ),
-            success: vec![(
-                200,
-                "The page of matching allocations",
-                s.list_of::<crate::domain::allocation::Allocation>(),
-            )],
+            success: vec![(200, "The page of matching allocations", s.list_of::<Allocation>())],
             not_found: true,
             conflict: false,
         },
@@ -209,7 +197,7 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             description: "Cancels comma-separated allocation ids, releasing the stock they reserved.",
             request: None,
             example: None,
-            success: vec![(200, "The cancelled allocations", s.list_of::<crate::domain::allocation::Allocation>())],
+            success: vec![(200, "The cancelled allocations", s.list_of::<Allocation>())],
             not_found: true,
             conflict: true,
         },
