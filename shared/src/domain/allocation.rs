@@ -5,8 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::domain::ids::{ItemId, LocationId, OrderId, OrderLineId, UserId};
+use crate::domain::order::SaveOrderRequest;
+use crate::domain::sourcing::Strategy;
 use crate::error::OmsError;
 
 /// A 24-character lower-case hex id, like the documented `633f216c68f1b4456659161c`.
@@ -213,17 +216,28 @@ pub const OTHER_EVENTS: &[&str] = &[
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventRequest {
+    /// A demand event; the seed's other events create no demand and are refused.
+    #[schema(schema_with = detail_type_schema, required = true)]
     pub detail_type: Option<String>,
+    #[schema(value_type = AllocationEventDetail, required = true)]
     pub detail: Option<AllocationEventDetail>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventDetail {
+    /// A stored order to allocate; or send `order`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub order_id: Option<String>,
     /// A whole order (Save Order's shape), saved before it is allocated.
+    #[schema(value_type = Option<SaveOrderRequest>)]
     pub order: Option<Value>,
     /// Overrides the tenant's strategy for this request.
+    #[schema(value_type = Option<Strategy>)]
     pub strategy: Option<String>,
 }
 
@@ -254,24 +268,37 @@ impl AllocationEventRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAllocationRequest {
+    /// Must equal the path's id.
+    #[schema(value_type = String, required = true, pattern = "^[0-9a-fA-F]{24}$")]
     pub allocation_id: Option<String>,
     pub version: Option<u64>,
     pub allocation_request_id: Option<String>,
     pub allocation_num: Option<String>,
+    #[schema(pattern = "^[0-9a-fA-F]{24}$")]
     pub parent_allocation_id: Option<String>,
     #[serde(rename = "sentToPPSDate")]
     pub sent_to_pps_date: Option<DateTime<Utc>>,
     #[serde(rename = "type")]
     pub allocation_type: Option<AllocationType>,
     pub po_number: Option<String>,
+    #[schema(schema_with = items_type_schema)]
     pub items_type: Option<String>,
+    #[schema(schema_with = order_sub_type_schema)]
     pub order_sub_type: Option<String>,
     pub vendor_id: Option<String>,
     pub ship_date: Option<DateTime<Utc>>,
     pub ship_type: Option<String>,
     pub ship_method: Option<String>,
     pub ship_to_id: Option<String>,
+    /// Live statuses only: CANCELLED and REALLOCATED come from cancel and reallocate.
+    #[schema(value_type = Option<AllocationStatus>)]
     pub status_code: Option<String>,
+    /// Must equal the stored location: moving goes through reallocate.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub location_num: Option<String>,
     pub ship_to_address: Option<Value>,
     pub recipient: Option<Vec<Value>>,
@@ -280,6 +307,39 @@ pub struct UpdateAllocationRequest {
 
 const ITEMS_TYPES: &[&str] = &["WEB_SHIP", "POS", "WEB"];
 const ORDER_SUB_TYPES: &[&str] = &["IOS", "ANDROID", "INTERNATIONAL", "BORDERFREE"];
+/// The document types reallocate accepts (`SHIPMENT`, also documented, is refused).
+const DOCUMENT_TYPES: &[&str] = &["ALLOCATION", "ORDER", "ALLOCATION ORDER"];
+
+/// A string schema listing the accepted values.
+fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).build()
+}
+
+fn detail_type_schema() -> Object {
+    string_enum(DEMAND_EVENTS.iter().copied().chain(["ORDER_CREATE"]))
+}
+
+fn items_type_schema() -> Object {
+    string_enum(ITEMS_TYPES.iter().copied())
+}
+
+fn order_sub_type_schema() -> Object {
+    string_enum(ORDER_SUB_TYPES.iter().copied())
+}
+
+fn document_type_schema() -> Object {
+    string_enum(DOCUMENT_TYPES.iter().copied())
+}
+
+fn reallocate_ids_schema() -> Schema {
+    let id = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(id())
+            .item(ArrayBuilder::new().items(id()).min_items(Some(1)).max_items(Some(25)))
+            .build(),
+    )
+}
 
 impl UpdateAllocationRequest {
     /// Applies the update to `current`, recording each changed field in `auditLogs`.
@@ -421,14 +481,29 @@ impl UpdateAllocationRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReallocateRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub order_number: Option<String>,
+    #[schema(value_type = String, required = true, pattern = r"\S")]
     pub channel: Option<String>,
+    #[schema(value_type = String, required = true, pattern = r"\S")]
     pub tenant: Option<String>,
+    /// Allocation ids (documentType ALLOCATION) or order ids (ORDER): one, or a list of 1 to 25.
+    #[schema(schema_with = reallocate_ids_schema, required = true)]
     pub id: Option<Value>,
+    #[schema(schema_with = document_type_schema, required = true)]
     pub document_type: Option<String>,
     /// Items to move (by `itemId` or `sku`); all of the allocation's items when absent.
     pub items: Option<Vec<Value>>,
     /// Ours: the location to move to. Without it the units are re-planned elsewhere.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub location_num: Option<String>,
 }
 
