@@ -227,11 +227,7 @@ pub struct AllocationEventRequest {
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventDetail {
     /// A stored order to allocate; or send `order`.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
-    )]
+    #[schema(value_type = Option<OrderId>)]
     pub order_id: Option<String>,
     /// A whole order (Save Order's shape), saved before it is allocated.
     #[schema(value_type = Option<SaveOrderRequest>)]
@@ -294,11 +290,7 @@ pub struct UpdateAllocationRequest {
     #[schema(value_type = Option<AllocationStatus>)]
     pub status_code: Option<String>,
     /// Must equal the stored location: moving goes through reallocate.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
-    )]
+    #[schema(value_type = Option<LocationId>)]
     pub location_num: Option<String>,
     pub ship_to_address: Option<Value>,
     pub recipient: Option<Vec<Value>>,
@@ -481,11 +473,7 @@ impl UpdateAllocationRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReallocateRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
-    )]
+    #[schema(value_type = Option<OrderId>)]
     pub order_number: Option<String>,
     #[schema(value_type = String, required = true, pattern = r"\S")]
     pub channel: Option<String>,
@@ -499,11 +487,7 @@ pub struct ReallocateRequest {
     /// Items to move (by `itemId` or `sku`); all of the allocation's items when absent.
     pub items: Option<Vec<Value>>,
     /// Ours: the location to move to. Without it the units are re-planned elsewhere.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
-    )]
+    #[schema(value_type = Option<LocationId>)]
     pub location_num: Option<String>,
 }
 

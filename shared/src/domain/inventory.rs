@@ -54,9 +54,9 @@ pub struct SupplyRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct SupplyRowRequest {
     /// A location created with PUT /inventory/api/location/{LocationId}.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(value_type = LocationId, required = true)]
     pub location_id: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(value_type = ItemId, required = true)]
     pub item_id: Option<String>,
     /// A whole JSON number: Sync >= 0, Adjust any sign.
     #[schema(value_type = f64, required = true, minimum = -1000000000, maximum = 1000000000, multiple_of = 1)]

@@ -67,7 +67,7 @@ pub struct Location {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpsertLocationRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<String>,
     /// `"DC"` or `"Store"`, any case.
     #[serde(rename = "Type")]
@@ -188,6 +188,16 @@ pub struct LocationResponse {
     pub version: u64,
     /// RFC 3339 with milliseconds.
     pub updated_timestamp: String,
+}
+
+/// The schema of `Name` as [`parse_name`] checks it.
+fn name_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(super::text::TEXT_PATTERN))
+        .build()
 }
 
 fn parse_name(field: &str, value: Option<&str>) -> Result<String, OmsError> {

@@ -8,3 +8,4 @@ pub mod order;
 pub mod order_view;
 pub mod sourcing;
 pub mod status;
+pub mod text;

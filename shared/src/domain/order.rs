@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
 use super::location::{check_latitude, check_longitude};
 use super::status::{FulfillmentStatus, min_max_status};
+use super::text::{Code, Text};
 use crate::error::{LINE_MOD_NOT_PERMITTED, OmsError};
 
 /// Largest quantity of one order line.
@@ -21,9 +22,9 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 pub const DEFAULT_CURRENCY: &str = "USD";
 
 /// Longest free-text value (names, address lines) in characters.
-const MAX_TEXT_CHARS: usize = 256;
+pub const MAX_TEXT_CHARS: usize = 256;
 /// Longest code-like value (order type, charge type, payment ids) in characters.
-const MAX_CODE_CHARS: usize = 64;
+pub const MAX_CODE_CHARS: usize = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Request side: what Save Order accepts. Everything is optional so that `parse` can name what is
@@ -33,7 +34,7 @@ const MAX_CODE_CHARS: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SaveOrderRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(value_type = OrderId, required = true)]
     pub order_id: Option<String>,
     /// When given on an update, must equal the stored version (optimistic concurrency).
     pub version: Option<u64>,
@@ -56,16 +57,16 @@ pub struct SaveOrderRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderTypeRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Code, required = true)]
     pub order_type_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderLineRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(value_type = OrderLineId, required = true)]
     pub order_line_id: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(value_type = ItemId, required = true)]
     pub item_id: Option<String>,
     /// A JSON number; must be whole (2 or 2.0), > 0 and <= 1 000 000.
     #[schema(value_type = f64, required = true, minimum = 1, maximum = 1000000, multiple_of = 1)]
@@ -76,11 +77,7 @@ pub struct OrderLineRequest {
     #[schema(value_type = DeliveryMethodRequest, required = true)]
     pub delivery_method: Option<DeliveryMethodRequest>,
     pub ship_to_address: Option<ShipToAddressRequest>,
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$"
-    )]
+    #[schema(value_type = Option<LocationId>)]
     pub pickup_location_id: Option<String>,
     pub quantity_detail: Option<Vec<QuantityDetailRequest>>,
 }
@@ -105,14 +102,14 @@ pub struct ShipToAddressRequest {
 pub struct AddressRequest {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Text, required = true)]
     pub address1: Option<String>,
     pub address2: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Text, required = true)]
     pub city: Option<String>,
     pub state: Option<String>,
     pub postal_code: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Text, required = true)]
     pub country: Option<String>,
     /// Sent together with Longitude, or neither.
     #[schema(minimum = -90, maximum = 90)]
@@ -141,14 +138,14 @@ pub struct PaymentRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentStatusRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Code, required = true)]
     pub payment_status_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct PaymentMethodRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Code, required = true)]
     pub payment_method_id: Option<String>,
     #[schema(value_type = f64, required = true, minimum = 0, maximum = 1000000000000_f64)]
     pub amount: Option<Decimal>,
@@ -165,7 +162,7 @@ pub struct PaymentMethodRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct InvoiceRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Code, required = true)]
     pub invoice_id: Option<String>,
     #[schema(value_type = InvoiceTypeRequest, required = true)]
     pub invoice_type: Option<InvoiceTypeRequest>,
@@ -197,7 +194,7 @@ pub struct PublishStatusRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChargeDetailRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Code, required = true)]
     pub charge_detail_id: Option<String>,
     #[schema(value_type = ChargeTypeRequest, required = true)]
     pub charge_type: Option<ChargeTypeRequest>,
@@ -208,7 +205,7 @@ pub struct ChargeDetailRequest {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct ChargeTypeRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = Code, required = true)]
     pub charge_type_id: Option<String>,
 }
 

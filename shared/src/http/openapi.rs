@@ -317,9 +317,6 @@ fn parameters(route: &Route) -> Vec<Parameter> {
     params
 }
 
-/// An id as `OrderId::parse` and its siblings accept it: 1-64 characters, no `#`, no control
-/// characters, no outer whitespace.
-const KEY_ID_PATTERN: &str = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$";
 const ALLOCATION_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
 const ALLOCATION_IDS_PATTERN: &str = "^[0-9a-fA-F]{24}(,[0-9a-fA-F]{24})*$";
 
@@ -327,7 +324,7 @@ fn path_param_schema(name: &str) -> Schema {
     match name {
         "allocationId" => string_schema(Some(24), Some(24), Some(ALLOCATION_ID_PATTERN)),
         "allocationIds" => string_schema(Some(24), None, Some(ALLOCATION_IDS_PATTERN)),
-        _ => string_schema(Some(1), Some(crate::domain::ids::MAX_ID_CHARS), Some(KEY_ID_PATTERN)),
+        _ => string_schema(Some(1), Some(crate::domain::ids::MAX_ID_CHARS), Some(crate::domain::ids::KEY_ID_PATTERN)),
     }
 }
 
