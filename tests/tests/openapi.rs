@@ -95,6 +95,7 @@ fn when_a_route_is_documented_should_note_its_permission_headers_and_error_bodie
     for (_, route) in catalog::routes() {
         let op = &doc["paths"][route.path][route.method.to_lowercase()];
         let label = format!("{} {}", route.method, route.path);
+        assert!(op["summary"].is_string(), "{label}: no summary, so no route documentation in http::openapi");
         assert!(op["description"].as_str().unwrap().contains(route.permission), "{label}: permission not noted");
         let headers = header_params(op);
         assert!(headers.contains(&("x-vol-tenant".into(), false)), "{label}");
