@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (.ci/run calls it): formatting, lints, the test suite against
 # both store backends (the DynamoDB/SQS one on a local moto server), the SAM template checks,
-# and every function invoked with its sample event. Works on a fresh clone that has only the
+# every function invoked with its sample event, the README walkthrough, and every route fuzzed
+# with schemathesis against its OpenAPI document. Works on a fresh clone that has only the
 # Rust toolchain and python3: the Python tools go into ./.venv, pinned.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MOTO_VERSION=5.2.5
 CFN_LINT_VERSION=1.58.0
 SAM_CLI_VERSION=1.170.0
+SCHEMATHESIS_VERSION=4.32.5
 export CARGO_LAMBDA_VERSION=1.9.2 # read by scripts/invoke-events.sh
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -21,15 +23,16 @@ free_port() {
 
 # ---------------------------------------------------------------- tools
 
-step "tools: .venv (moto $MOTO_VERSION, cfn-lint $CFN_LINT_VERSION, aws-sam-cli $SAM_CLI_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION)"
+step "tools: .venv (moto $MOTO_VERSION, cfn-lint $CFN_LINT_VERSION, aws-sam-cli $SAM_CLI_VERSION, cargo-lambda $CARGO_LAMBDA_VERSION, schemathesis $SCHEMATHESIS_VERSION)"
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
-requirements=("moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION")
+requirements=("moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" "schemathesis==$SCHEMATHESIS_VERSION")
 # A stamp of the pins skips pip entirely when nothing changed since the last install.
 stamp=.venv/.oms-test-tools
 if [[ "$(cat "$stamp" 2>/dev/null || true)" != "${requirements[*]}" ]] ||
-    [[ ! -x .venv/bin/moto_server || ! -x .venv/bin/cfn-lint || ! -x .venv/bin/sam || ! -x .venv/bin/cargo-lambda ]]; then
+    [[ ! -x .venv/bin/moto_server || ! -x .venv/bin/cfn-lint || ! -x .venv/bin/sam || ! -x .venv/bin/cargo-lambda ]] ||
+    [[ ! -x .venv/bin/schemathesis ]]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
     printf '%s' "${requirements[*]}" >"$stamp"
 fi
@@ -117,26 +120,48 @@ SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint -t infra/template.yaml
 step "scripts/invoke-events.sh (cargo lambda invoke, embedded store)"
 scripts/invoke-events.sh
 
-step "scripts/walkthrough.sh (the README walkthrough against a fresh local server)"
+# A fresh local server (debug build) on a free port with its own data folder:
+# sets SERVER_DIR, SERVER_URL and SERVER_PID, and TOKEN (every permission, tenant demo).
+start_local_server() {
+    SERVER_DIR=$(mktemp -d -t oms-local.XXXXXX)
+    local port
+    port=$(free_port)
+    SERVER_URL="http://127.0.0.1:$port"
+    env -u OMS_JWT_SECRET OMS_DATA_DIR="$SERVER_DIR" OMS_ADDR="127.0.0.1:$port" target/debug/oms-local \
+        >"$SERVER_DIR/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "$SERVER_URL/health" && break
+        sleep 0.1
+    done
+    TOKEN=$(env -u OMS_JWT_SECRET OMS_DATA_DIR="$SERVER_DIR" target/debug/oms-local mint-token)
+}
+
+# Stops the server; on failure ($1 non-zero) prints its log first.
+stop_local_server() {
+    kill -INT "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    if [[ $1 -ne 0 ]]; then
+        cat "$SERVER_DIR/server.log" >&2
+    fi
+    rm -rf "$SERVER_DIR"
+}
+
 cargo build -q -p local
-WALK_DIR=$(mktemp -d -t oms-walkthrough.XXXXXX)
-WALK_PORT=$(free_port)
-env -u OMS_JWT_SECRET OMS_DATA_DIR="$WALK_DIR" OMS_ADDR="127.0.0.1:$WALK_PORT" target/debug/oms-local >"$WALK_DIR/server.log" 2>&1 &
-WALK_PID=$!
-for _ in $(seq 1 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$WALK_PORT/health" && break
-    sleep 0.1
-done
+
+step "scripts/walkthrough.sh (the README walkthrough against a fresh local server)"
+start_local_server
 walk_status=0
-TOKEN=$(env -u OMS_JWT_SECRET OMS_DATA_DIR="$WALK_DIR" target/debug/oms-local mint-token) \
-    scripts/walkthrough.sh "http://127.0.0.1:$WALK_PORT" || walk_status=$?
-kill -INT "$WALK_PID" 2>/dev/null || true
-wait "$WALK_PID" 2>/dev/null || true
-if [[ $walk_status -ne 0 ]]; then
-    cat "$WALK_DIR/server.log" >&2
-fi
-rm -rf "$WALK_DIR"
+TOKEN=$TOKEN scripts/walkthrough.sh "$SERVER_URL" || walk_status=$?
+stop_local_server $walk_status
 [[ $walk_status -eq 0 ]]
+
+step "scripts/fuzz-api.sh (schemathesis on every route of /openapi.json, against a fresh local server)"
+start_local_server
+fuzz_status=0
+TOKEN=$TOKEN scripts/fuzz-api.sh "$SERVER_URL" || fuzz_status=$?
+stop_local_server $fuzz_status
+[[ $fuzz_status -eq 0 ]]
 
 echo
 echo "${passed:-0} passed, 0 failed"

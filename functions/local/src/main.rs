@@ -133,7 +133,9 @@ async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     )?;
 
     let state = Arc::new(AppState { deps: deps.clone(), auth: AuthMode::Local(jwt) });
-    let app = http::router(state, None).route("/health", axum::routing::get(http::health));
+    // The API's own description and a browsable page of it, without a token like /health.
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", http::openapi::document());
+    let app = http::router(state, None).route("/health", axum::routing::get(http::health)).merge(docs);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
@@ -157,6 +159,7 @@ async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     println!("OMS listening on http://{addr} ({backend})");
     println!("demo token (tenant demo, every permission, 30 days):\nexport TOKEN={demo_token}");
     println!("try: curl -s http://{addr}/inventory/api/availability/itemId/SKU-1 -H \"Authorization: Bearer $TOKEN\"");
+    println!("API documentation: http://{addr}/docs (OpenAPI document: http://{addr}/openapi.json)");
 
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);

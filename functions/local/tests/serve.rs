@@ -134,3 +134,20 @@ fn when_restarted_after_ctrl_c_should_keep_the_data_and_drain_the_change_tracker
     interrupt(server);
     std::fs::remove_dir_all(data).ok();
 }
+
+#[test]
+fn when_started_should_serve_the_openapi_document_and_its_page_without_a_token() {
+    let data = temp_dir();
+    let port = free_port();
+    let server = start(&data, port);
+    let (status, body) = request(port, "GET", "/openapi.json", None, None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(doc["paths"]["/order/api/order/order"]["post"].is_object());
+    let (status, body) = request(port, "GET", "/docs/", None, None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("swagger-ui"), "{body}");
+    interrupt(server);
+    std::fs::remove_dir_all(data).ok();
+}

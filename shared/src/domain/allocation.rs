@@ -4,13 +4,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 use crate::domain::ids::{ItemId, LocationId, OrderId, OrderLineId, UserId};
 use crate::domain::limits;
+use crate::domain::order::SaveOrderRequest;
+use crate::domain::sourcing::Strategy;
 use crate::error::OmsError;
 
 /// A 24-character lower-case hex id, like the documented `633f216c68f1b4456659161c`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct AllocationId(String);
 
@@ -58,7 +62,7 @@ impl From<AllocationId> for String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AllocationStatus {
     Allocated,
@@ -109,7 +113,7 @@ impl AllocationStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AllocationType {
     Allocated,
@@ -117,7 +121,7 @@ pub enum AllocationType {
     Returned,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationItem {
     pub line_id: OrderLineId,
@@ -125,7 +129,7 @@ pub struct AllocationItem {
     pub quantity: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditLog {
     pub updated_at: DateTime<Utc>,
@@ -136,7 +140,7 @@ pub struct AuditLog {
 }
 
 /// An allocation document. Its serde form is both the stored and the documented form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Allocation {
     pub allocation_id: AllocationId,
@@ -215,20 +219,26 @@ pub const OTHER_EVENTS: &[&str] = &[
 ];
 
 /// `POST /allocation/` body: `{detailType, detail: {orderId} | {order: <Save Order body>}}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventRequest {
+    /// A demand event; the seed's other events create no demand and are refused.
+    #[schema(schema_with = detail_type_schema, required = true)]
     pub detail_type: Option<String>,
+    #[schema(value_type = AllocationEventDetail, required = true)]
     pub detail: Option<AllocationEventDetail>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationEventDetail {
+    /// A stored order to allocate; or send `order`.
+    #[schema(value_type = Option<OrderId>)]
     pub order_id: Option<String>,
     /// A whole order (Save Order's shape), saved in the same transaction as its allocation.
-    pub order: Option<crate::domain::order::SaveOrderRequest>,
+    pub order: Option<SaveOrderRequest>,
     /// Overrides the tenant's strategy for this request.
+    #[schema(value_type = Option<Strategy>)]
     pub strategy: Option<String>,
 }
 
@@ -256,27 +266,36 @@ impl AllocationEventRequest {
 }
 
 /// `PUT /allocation/{allocationId}` body. Fields left out keep their stored values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAllocationRequest {
+    /// Must equal the path's id.
+    #[schema(value_type = String, required = true, pattern = "^[0-9a-fA-F]{24}$")]
     pub allocation_id: Option<String>,
     pub version: Option<u64>,
     pub allocation_request_id: Option<String>,
     pub allocation_num: Option<String>,
+    #[schema(pattern = "^[0-9a-fA-F]{24}$")]
     pub parent_allocation_id: Option<String>,
     #[serde(rename = "sentToPPSDate")]
     pub sent_to_pps_date: Option<DateTime<Utc>>,
     #[serde(rename = "type")]
     pub allocation_type: Option<AllocationType>,
     pub po_number: Option<String>,
+    #[schema(schema_with = items_type_schema)]
     pub items_type: Option<String>,
+    #[schema(schema_with = order_sub_type_schema)]
     pub order_sub_type: Option<String>,
     pub vendor_id: Option<String>,
     pub ship_date: Option<DateTime<Utc>>,
     pub ship_type: Option<String>,
     pub ship_method: Option<String>,
     pub ship_to_id: Option<String>,
+    /// Live statuses only: CANCELLED and REALLOCATED come from cancel and reallocate.
+    #[schema(value_type = Option<AllocationStatus>)]
     pub status_code: Option<String>,
+    /// Must equal the stored location: moving goes through reallocate.
+    #[schema(value_type = Option<LocationId>)]
     pub location_num: Option<String>,
     pub ship_to_address: Option<Value>,
     pub recipient: Option<Vec<Value>>,
@@ -287,6 +306,39 @@ const ITEMS_TYPES: &[&str] = &["WEB_SHIP", "POS", "WEB"];
 /// Most recipients one allocation keeps.
 const MAX_RECIPIENTS: usize = 20;
 const ORDER_SUB_TYPES: &[&str] = &["IOS", "ANDROID", "INTERNATIONAL", "BORDERFREE"];
+/// The document types reallocate accepts (`SHIPMENT`, also documented, is refused).
+const DOCUMENT_TYPES: &[&str] = &["ALLOCATION", "ORDER", "ALLOCATION ORDER"];
+
+/// A string schema listing the accepted values.
+fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).build()
+}
+
+fn detail_type_schema() -> Object {
+    string_enum(DEMAND_EVENTS.iter().copied().chain(["ORDER_CREATE"]))
+}
+
+fn items_type_schema() -> Object {
+    string_enum(ITEMS_TYPES.iter().copied())
+}
+
+fn order_sub_type_schema() -> Object {
+    string_enum(ORDER_SUB_TYPES.iter().copied())
+}
+
+fn document_type_schema() -> Object {
+    string_enum(DOCUMENT_TYPES.iter().copied())
+}
+
+fn reallocate_ids_schema() -> Schema {
+    let id = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(id())
+            .item(ArrayBuilder::new().items(id()).min_items(Some(1)).max_items(Some(25)))
+            .build(),
+    )
+}
 
 impl UpdateAllocationRequest {
     /// Free text and free-form JSON within what both stores keep (see `limits`).
@@ -464,17 +516,24 @@ impl UpdateAllocationRequest {
 
 /// `PUT /allocation/reallocate` body. The seed's schema makes `id` an array and its sample a
 /// string: both are accepted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReallocateRequest {
+    #[schema(value_type = Option<OrderId>)]
     pub order_number: Option<String>,
+    #[schema(value_type = String, required = true, pattern = r"\S")]
     pub channel: Option<String>,
+    #[schema(value_type = String, required = true, pattern = r"\S")]
     pub tenant: Option<String>,
+    /// Allocation ids (documentType ALLOCATION) or order ids (ORDER): one, or a list of 1 to 25.
+    #[schema(schema_with = reallocate_ids_schema, required = true)]
     pub id: Option<Value>,
+    #[schema(schema_with = document_type_schema, required = true)]
     pub document_type: Option<String>,
     /// Items to move (by `itemId` or `sku`); all of the allocation's items when absent.
     pub items: Option<Vec<Value>>,
     /// Ours: the location to move to. Without it the units are re-planned elsewhere.
+    #[schema(value_type = Option<LocationId>)]
     pub location_num: Option<String>,
 }
 

@@ -11,6 +11,14 @@ pub const MAX_ID_CHARS: usize = 64;
 /// Longest user identifier, in characters: token subjects can be long.
 pub const MAX_USER_ID_CHARS: usize = 256;
 
+/// The order, line, item and location id rules as a regular expression (for the OpenAPI
+/// document): no `#`, no control characters, no outer whitespace.
+pub const KEY_ID_PATTERN: &str = r"^[^#\s\x00-\x1f\x7f-\x9f]([^#\x00-\x1f\x7f-\x9f]*[^#\s\x00-\x1f\x7f-\x9f])?$";
+/// The tenant id rules as a regular expression.
+pub const TENANT_ID_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+/// The user id rules as a regular expression: no control characters.
+pub const USER_ID_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]+$";
+
 /// The rules shared by order, line, item and location ids: store keys join ids with `#`.
 fn check_key_id(field: &str, value: &str) -> Result<(), OmsError> {
     check_length(field, value, MAX_ID_CHARS)?;
@@ -57,11 +65,30 @@ fn check_user_id(field: &str, value: &str) -> Result<(), OmsError> {
 
 /// Declares a string newtype whose only constructors go through `$check`.
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $check:path) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident, $field:literal, $check:path, max = $max:expr, pattern = $pattern:expr) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
         #[serde(try_from = "String")]
         pub struct $name(String);
+
+        /// The OpenAPI schema states the rules `$check` enforces.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!($($doc),*).trim()))
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
 
         impl $name {
             /// The JSON field this id is named by when no path is given.
@@ -142,37 +169,43 @@ id_type!(
     /// The organization (tenant) that owns every record: 1-64 of `[A-Za-z0-9_-]`.
     TenantId,
     "OrgId",
-    check_tenant_id
+    check_tenant_id,
+    max = MAX_ID_CHARS, pattern = TENANT_ID_PATTERN
 );
 id_type!(
     /// An order id: 1-64 characters, no control characters, no `#`, no outer whitespace.
     OrderId,
     "OrderId",
-    check_key_id
+    check_key_id,
+    max = MAX_ID_CHARS, pattern = KEY_ID_PATTERN
 );
 id_type!(
     /// An order line id, unique within its order; same rules as [`OrderId`].
     OrderLineId,
     "OrderLineId",
-    check_key_id
+    check_key_id,
+    max = MAX_ID_CHARS, pattern = KEY_ID_PATTERN
 );
 id_type!(
     /// An item (SKU) id; same rules as [`OrderId`].
     ItemId,
     "ItemId",
-    check_key_id
+    check_key_id,
+    max = MAX_ID_CHARS, pattern = KEY_ID_PATTERN
 );
 id_type!(
     /// A location (DC or store) id; same rules as [`OrderId`].
     LocationId,
     "LocationId",
-    check_key_id
+    check_key_id,
+    max = MAX_ID_CHARS, pattern = KEY_ID_PATTERN
 );
 id_type!(
     /// The authenticated caller: 1-256 characters, no control characters.
     UserId,
     "UserId",
-    check_user_id
+    check_user_id,
+    max = MAX_USER_ID_CHARS, pattern = USER_ID_PATTERN
 );
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub const MAX_SUPPLY_ROWS: usize = 100;
 pub const MAX_SUPPLY_QUANTITY: i64 = 1_000_000_000;
 
 /// How a supply row changes the on-hand quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SupplyMode {
     /// The quantity is the new on-hand count (a stock count from the source system).
     Sync,
@@ -40,21 +40,29 @@ impl SupplyMode {
 }
 
 /// The body of `POST /inventory/api/supply`; unknown fields are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SupplyRequest {
+    /// Any case.
+    #[schema(value_type = SupplyMode, required = true)]
     pub mode: Option<String>,
+    #[schema(value_type = Vec<SupplyRowRequest>, required = true, min_items = 1, max_items = 100)]
     pub supply: Option<Vec<SupplyRowRequest>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SupplyRowRequest {
+    /// A location created with PUT /inventory/api/location/{LocationId}.
+    #[schema(value_type = LocationId, required = true)]
     pub location_id: Option<String>,
+    #[schema(value_type = ItemId, required = true)]
     pub item_id: Option<String>,
     /// A whole JSON number: Sync >= 0, Adjust any sign.
+    #[schema(value_type = f64, required = true, minimum = -1000000000, maximum = 1000000000, multiple_of = 1)]
     pub quantity: Option<serde_json::Number>,
     /// A whole JSON number >= 0; left out means "keep the current safety stock".
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000, multiple_of = 1)]
     pub safety_stock: Option<serde_json::Number>,
 }
 

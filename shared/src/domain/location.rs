@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::ids::LocationId;
 use crate::error::OmsError;
@@ -14,7 +13,7 @@ pub const DEFAULT_PRIORITY: u32 = 100;
 /// Longest location name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum LocationType {
     #[serde(rename = "DC")]
     Dc,
@@ -65,15 +64,21 @@ pub struct Location {
 }
 
 /// The body of `PUT /inventory/api/location/{LocationId}`; unknown fields are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpsertLocationRequest {
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<String>,
     /// `"DC"` or `"Store"`, any case.
     #[serde(rename = "Type")]
+    #[schema(value_type = LocationType, required = true)]
     pub location_type: Option<String>,
+    #[schema(value_type = f64, required = true, minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
+    #[schema(value_type = f64, required = true, minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
+    /// Lower ships first; 100 when left out.
+    #[schema(minimum = 0, maximum = 4294967295_i64)]
     pub priority: Option<i64>,
     pub can_ship: Option<bool>,
     pub can_pickup: Option<bool>,
@@ -147,21 +152,52 @@ impl Location {
     }
 
     /// The location as the API returns it (PascalCase, timestamp with milliseconds).
-    pub fn to_response(&self) -> Value {
-        json!({
-            "LocationId": self.location_id,
-            "Name": self.name,
-            "Type": self.location_type.id(),
-            "Latitude": self.latitude,
-            "Longitude": self.longitude,
-            "Priority": self.priority,
-            "CanShip": self.can_ship,
-            "CanPickup": self.can_pickup,
-            "Active": self.active,
-            "Version": self.version,
-            "UpdatedTimestamp": self.updated_timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
-        })
+    pub fn to_response(&self) -> LocationResponse {
+        LocationResponse {
+            location_id: self.location_id.clone(),
+            name: self.name.clone(),
+            location_type: self.location_type.id(),
+            latitude: self.latitude,
+            longitude: self.longitude,
+            priority: self.priority,
+            can_ship: self.can_ship,
+            can_pickup: self.can_pickup,
+            active: self.active,
+            version: self.version,
+            updated_timestamp: self.updated_timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
     }
+}
+
+/// A location as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct LocationResponse {
+    pub location_id: LocationId,
+    pub name: String,
+    /// `"DC"` or `"Store"`.
+    #[serde(rename = "Type")]
+    pub location_type: &'static str,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Lower ships first.
+    pub priority: u32,
+    pub can_ship: bool,
+    pub can_pickup: bool,
+    pub active: bool,
+    pub version: u64,
+    /// RFC 3339 with milliseconds.
+    pub updated_timestamp: String,
+}
+
+/// The schema of `Name` as [`parse_name`] checks it.
+fn name_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(super::text::TEXT_PATTERN))
+        .build()
 }
 
 fn parse_name(field: &str, value: Option<&str>) -> Result<String, OmsError> {
@@ -214,6 +250,7 @@ pub fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_json::{Value, json};
 
     const ATLANTA: (f64, f64) = (33.749, -84.388);
     const NEW_YORK: (f64, f64) = (40.7128, -74.0060);
@@ -364,7 +401,7 @@ mod tests {
 
     #[test]
     fn response_should_be_pascal_case_with_millisecond_timestamp() {
-        let body = create(&body(store_body())).unwrap().to_response();
+        let body = serde_json::to_value(create(&body(store_body())).unwrap().to_response()).unwrap();
         assert_eq!(body["LocationId"], "S1");
         assert_eq!(body["Type"], "Store");
         assert_eq!(body["CanPickup"], true);

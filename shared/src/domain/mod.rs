@@ -7,5 +7,7 @@ pub mod inventory;
 pub mod limits;
 pub mod location;
 pub mod order;
+pub mod order_view;
 pub mod sourcing;
 pub mod status;
+pub mod text;

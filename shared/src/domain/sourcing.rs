@@ -17,7 +17,7 @@ use super::order::DeliveryMethod;
 use crate::error::OmsError;
 
 /// How to choose among the locations that could serve a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", try_from = "String")]
 pub enum Strategy {
     /// Closest to the destination first, then priority, then location id.
@@ -135,7 +135,7 @@ impl Plan {
 }
 
 /// Why a location cannot give anything to a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Exclusion {
     Inactive,
@@ -167,7 +167,7 @@ pub struct LineExplanation {
     pub suggestions: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CandidateExplanation {
     pub location_id: LocationId,

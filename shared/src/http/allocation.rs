@@ -6,9 +6,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::domain::allocation::{AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
+use crate::domain::allocation::{
+    Allocation, AllocationEventRequest, AllocationId, ReallocateRequest, UpdateAllocationRequest,
+};
+use crate::domain::ids::{ItemId, LocationId, OrderId, OrderLineId};
+use crate::domain::sourcing::{CandidateExplanation, Strategy};
 use crate::error::OmsError;
 use crate::http::SharedState;
 use crate::http::auth::Caller;
@@ -17,15 +22,67 @@ use crate::http::envelope::plain_error;
 use crate::service::allocation::{self, QueryRequest, SettingsRequest};
 use crate::service::reconcile;
 
-fn reply(result: Result<(StatusCode, Value), OmsError>) -> Response {
+fn reply<T: Serialize>(result: Result<(StatusCode, T), OmsError>) -> Response {
     match result {
         Ok((status, body)) => (status, Json(body)).into_response(),
         Err(err) => plain_error(&err),
     }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<Value, OmsError> {
-    serde_json::to_value(value).map_err(|e| OmsError::Internal(e.into()))
+/// The body of `POST /allocation/reconcile`; an empty body reports without repairing.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, ToSchema)]
+pub struct ReconcileRequest {
+    /// Set the drifting rows right (default false: only report).
+    pub repair: Option<bool>,
+}
+
+/// The body of `PUT /allocation/reallocate`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReallocateResponse {
+    /// `Reallocation process completed Successfully with !! allocation Ids [...]`.
+    pub message: String,
+    /// The allocations created at the new locations.
+    pub allocations: Vec<Allocation>,
+}
+
+/// The body of `GET /allocation/explain/{orderId}`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainResponse {
+    pub order_id: OrderId,
+    /// The tenant's strategy the explanation replays.
+    pub strategy: Strategy,
+    /// Every line of the order but returns.
+    pub lines: Vec<ExplainLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainLine {
+    pub line_id: OrderLineId,
+    pub item_id: ItemId,
+    pub quantity: u32,
+    /// Units the order's live allocations hold for this line.
+    pub allocated: u64,
+    pub allocations: Vec<HeldUnits>,
+    /// Units still waiting for stock.
+    pub waiting: u32,
+    /// Of the waiting units, those a new allocation would place now.
+    pub allocatable_now: u32,
+    pub back_ordered: u32,
+    /// Chosen locations in pick order, then the other eligible ones, then the excluded ones.
+    pub candidates: Vec<CandidateExplanation>,
+    /// At most 3 changes that would serve more of the line, smallest first.
+    pub suggestions: Vec<String>,
+}
+
+/// Units of one line held by one live allocation.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldUnits {
+    pub allocation_id: AllocationId,
+    pub location_num: LocationId,
+    pub quantity: u32,
 }
 
 /// 200 when every unit is allocated, 206 when some are back ordered.
@@ -35,7 +92,7 @@ pub async fn create(State(state): State<SharedState>, Extension(caller): Extensi
             let req: AllocationEventRequest = parse_json(&body)?;
             let outcome = allocation::allocate_from_event(&state.deps, &caller, &req).await?;
             let status = if outcome.back_ordered == 0 { StatusCode::OK } else { StatusCode::PARTIAL_CONTENT };
-            Ok((status, to_json(&outcome.allocations)?))
+            Ok((status, outcome.allocations))
         }
         .await,
     )
@@ -46,10 +103,7 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    reply(
-        async { Ok((StatusCode::OK, to_json(&allocation::get_allocation(&state.deps, &caller.tenant, &id).await?)?)) }
-            .await,
-    )
+    reply(async { Ok((StatusCode::OK, allocation::get_allocation(&state.deps, &caller.tenant, &id).await?)) }.await)
 }
 
 pub async fn update(
@@ -61,7 +115,7 @@ pub async fn update(
     reply(
         async {
             let req: UpdateAllocationRequest = parse_json(&body)?;
-            Ok((StatusCode::OK, to_json(&allocation::update(&state.deps, &caller, &id, &req).await?)?))
+            Ok((StatusCode::OK, allocation::update(&state.deps, &caller, &id, &req).await?))
         }
         .await,
     )
@@ -73,7 +127,7 @@ pub async fn query(State(state): State<SharedState>, Extension(caller): Extensio
             // The documented defaults apply to an empty body too.
             let req: QueryRequest =
                 if body.iter().all(u8::is_ascii_whitespace) { QueryRequest::default() } else { parse_json(&body)? };
-            Ok((StatusCode::OK, to_json(&allocation::query(&state.deps, &caller.tenant, &req).await?)?))
+            Ok((StatusCode::OK, allocation::query(&state.deps, &caller.tenant, &req).await?))
         }
         .await,
     )
@@ -91,7 +145,7 @@ pub async fn reallocate(
             let ids: Vec<&str> = created.iter().map(|a| a.allocation_id.as_str()).collect();
             let message =
                 format!("Reallocation process completed Successfully with !! allocation Ids [{}]", ids.join(", "));
-            Ok((StatusCode::OK, json!({"message": message, "allocations": to_json(&created)?})))
+            Ok((StatusCode::OK, ReallocateResponse { message, allocations: created }))
         }
         .await,
     )
@@ -102,7 +156,7 @@ pub async fn cancel(
     Extension(caller): Extension<Caller>,
     Path(ids): Path<String>,
 ) -> Response {
-    reply(async { Ok((StatusCode::OK, to_json(&allocation::cancel(&state.deps, &caller, &ids).await?)?)) }.await)
+    reply(async { Ok((StatusCode::OK, allocation::cancel(&state.deps, &caller, &ids).await?)) }.await)
 }
 
 /// Every line of the order: the units its live allocations hold, and for the units still
@@ -118,30 +172,32 @@ pub async fn explain(
             let (order, explanation, live) = allocation::explain(&state.deps, &caller.tenant, &order_id).await?;
             let mut lines = Vec::new();
             for line in order.lines.iter().filter(|l| !l.is_return) {
-                let held: Vec<Value> = live
+                let held: Vec<HeldUnits> = live
                     .iter()
                     .flat_map(|a| {
-                        a.items.iter().filter(|i| i.line_id == line.order_line_id).map(move |i| {
-                            json!({"allocationId": a.allocation_id, "locationNum": a.location_num, "quantity": i.quantity})
+                        a.items.iter().filter(|i| i.line_id == line.order_line_id).map(move |i| HeldUnits {
+                            allocation_id: a.allocation_id.clone(),
+                            location_num: a.location_num.clone(),
+                            quantity: i.quantity,
                         })
                     })
                     .collect();
-                let allocated: u64 = held.iter().filter_map(|h| h["quantity"].as_u64()).sum();
+                let allocated: u64 = held.iter().map(|h| u64::from(h.quantity)).sum();
                 let waiting = explanation.lines.iter().find(|e| e.line_id == line.order_line_id);
-                lines.push(json!({
-                    "lineId": line.order_line_id,
-                    "itemId": line.item_id,
-                    "quantity": line.quantity,
-                    "allocated": allocated,
-                    "allocations": held,
-                    "waiting": waiting.map_or(0, |w| w.quantity),
-                    "allocatableNow": waiting.map_or(0, |w| w.allocated),
-                    "backOrdered": waiting.map_or(0, |w| w.back_ordered),
-                    "candidates": waiting.map(|w| to_json(&w.candidates)).transpose()?.unwrap_or_else(|| json!([])),
-                    "suggestions": waiting.map(|w| to_json(&w.suggestions)).transpose()?.unwrap_or_else(|| json!([])),
-                }));
+                lines.push(ExplainLine {
+                    line_id: line.order_line_id.clone(),
+                    item_id: line.item_id.clone(),
+                    quantity: line.quantity,
+                    allocated,
+                    allocations: held,
+                    waiting: waiting.map_or(0, |w| w.quantity),
+                    allocatable_now: waiting.map_or(0, |w| w.allocated),
+                    back_ordered: waiting.map_or(0, |w| w.back_ordered),
+                    candidates: waiting.map(|w| w.candidates.clone()).unwrap_or_default(),
+                    suggestions: waiting.map(|w| w.suggestions.clone()).unwrap_or_default(),
+                });
             }
-            Ok((StatusCode::OK, json!({"orderId": order.order_id, "strategy": explanation.strategy, "lines": lines})))
+            Ok((StatusCode::OK, ExplainResponse { order_id: order.order_id, strategy: explanation.strategy, lines }))
         }
         .await,
     )
@@ -157,21 +213,16 @@ pub async fn reconcile(
             let repair = if body.iter().all(u8::is_ascii_whitespace) {
                 false
             } else {
-                let req: Value = parse_json(&body)?;
-                match req.get("repair") {
-                    None | Some(Value::Null) => false,
-                    Some(Value::Bool(b)) => *b,
-                    Some(_) => return Err(OmsError::validation("repair", "must be true or false")),
-                }
+                parse_json::<ReconcileRequest>(&body)?.repair.unwrap_or(false)
             };
-            Ok((StatusCode::OK, to_json(&reconcile::reconcile(&state.deps, &caller.tenant, repair).await?)?))
+            Ok((StatusCode::OK, reconcile::reconcile(&state.deps, &caller.tenant, repair).await?))
         }
         .await,
     )
 }
 
 pub async fn get_settings(State(state): State<SharedState>, Extension(caller): Extension<Caller>) -> Response {
-    reply(async { Ok((StatusCode::OK, to_json(&allocation::settings(&state.deps, &caller.tenant).await?)?)) }.await)
+    reply(async { Ok((StatusCode::OK, allocation::settings(&state.deps, &caller.tenant).await?)) }.await)
 }
 
 pub async fn put_settings(
@@ -182,7 +233,7 @@ pub async fn put_settings(
     reply(
         async {
             let req: SettingsRequest = parse_json(&body)?;
-            Ok((StatusCode::OK, to_json(&allocation::put_settings(&state.deps, &caller.tenant, &req).await?)?))
+            Ok((StatusCode::OK, allocation::put_settings(&state.deps, &caller.tenant, &req).await?))
         }
         .await,
     )

@@ -5,15 +5,35 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::domain::ids::ItemId;
 use crate::domain::inventory::SupplyRequest;
 use crate::domain::location::UpsertLocationRequest;
 use crate::http::SharedState;
 use crate::http::auth::Caller;
 use crate::http::body::parse_json;
 use crate::http::envelope::{manhattan_error, manhattan_ok};
-use crate::service::inventory;
+use crate::service::inventory::{self, StockRowResponse};
+
+/// The `data` of `POST /inventory/api/supply`: every row as it stands after the update.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct SupplyResponse {
+    pub supply: Vec<StockRowResponse>,
+}
+
+/// The `data` of `GET /inventory/api/availability/itemId/{ItemId}`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AvailabilityResponse {
+    pub item_id: ItemId,
+    /// Sum of `Available` over the locations.
+    pub total_available: i64,
+    /// One row per location that has stock of the item, in location id order.
+    pub locations: Vec<StockRowResponse>,
+}
 
 pub async fn upsert_location(
     State(state): State<SharedState>,
@@ -61,7 +81,7 @@ pub async fn post_supply(
     .await;
     match result {
         Ok(rows) => {
-            let data = json!({"Supply": rows.iter().map(|r| r.to_response()).collect::<Vec<_>>()});
+            let data = SupplyResponse { supply: rows.iter().map(|r| r.to_response()).collect() };
             manhattan_ok(StatusCode::OK, data, &format!("{} supply rows applied", rows.len()), uri.path())
         }
         Err(err) => manhattan_error(&err, uri.path()),
@@ -77,11 +97,11 @@ pub async fn get_availability(
     match inventory::availability(&state.deps, &caller.tenant, &item_id).await {
         Ok((item, rows)) => {
             let total: i64 = rows.iter().map(|r| r.level.available()).sum();
-            let data = json!({
-                "ItemId": item.as_str(),
-                "TotalAvailable": total,
-                "Locations": rows.iter().map(|r| r.to_response()).collect::<Vec<_>>(),
-            });
+            let data = AvailabilityResponse {
+                item_id: item,
+                total_available: total,
+                locations: rows.iter().map(|r| r.to_response()).collect(),
+            };
             manhattan_ok(StatusCode::OK, data, "Availability found", uri.path())
         }
         Err(err) => manhattan_error(&err, uri.path()),

@@ -6,6 +6,7 @@ pub mod body;
 pub mod envelope;
 pub mod idempotency;
 pub mod inventory;
+pub mod openapi;
 pub mod orders;
 
 use std::sync::Arc;

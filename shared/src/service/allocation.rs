@@ -316,16 +316,18 @@ async fn read_availability(
 // Settings
 // ------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllocationSettings {
     pub strategy: Strategy,
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsRequest {
+    /// Any case; `fewest-shipments` is read as `fewestShipments`.
+    #[schema(value_type = Strategy, required = true)]
     pub strategy: Option<String>,
     pub version: Option<u64>,
 }
@@ -945,14 +947,37 @@ pub async fn update(deps: &Deps, caller: &Caller, id: &str, req: &UpdateAllocati
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryRequest {
+    /// 10 when left out.
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    #[schema(minimum = 0)]
     pub offset: Option<i64>,
+    /// `updatedAt` when left out.
+    #[schema(schema_with = sort_by_schema)]
     pub sort_by: Option<String>,
+    /// `desc` when left out; any case.
+    #[schema(schema_with = sort_direction_schema)]
     pub sort_direction: Option<String>,
+    /// Fields an allocation must have, shaped like an allocation (e.g. `{"orderNumber": "O-1"}`).
+    #[schema(value_type = Option<Object>)]
     pub filters: Option<Value>,
+}
+
+fn sort_by_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(SORTABLE.iter().copied()))
+        .build()
+}
+
+fn sort_direction_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["asc", "desc"]))
+        .build()
 }
 
 const SORTABLE: &[&str] = &["updatedAt", "allocationDate", "allocationId", "locationNum", "statusCode", "orderNumber"];

@@ -121,18 +121,35 @@ impl StockRow {
         item
     }
 
-    pub fn to_response(&self) -> Value {
-        json!({
-            "LocationId": self.location_id.as_str(),
-            "ItemId": self.item_id.as_str(),
-            "OnHand": self.level.on_hand,
-            "Reserved": self.level.reserved,
-            "SafetyStock": self.level.safety_stock,
-            "Available": self.level.available(),
-            "Shortfall": self.level.shortfall(),
-            "UpdatedTimestamp": self.updated_timestamp,
-        })
+    pub fn to_response(&self) -> StockRowResponse {
+        StockRowResponse {
+            location_id: self.location_id.clone(),
+            item_id: self.item_id.clone(),
+            on_hand: self.level.on_hand,
+            reserved: self.level.reserved,
+            safety_stock: self.level.safety_stock,
+            available: self.level.available(),
+            shortfall: self.level.shortfall(),
+            updated_timestamp: self.updated_timestamp.clone(),
+        }
     }
+}
+
+/// One location's stock of one item, as supply and availability return it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StockRowResponse {
+    pub location_id: LocationId,
+    pub item_id: ItemId,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub safety_stock: i64,
+    /// Units that can still be promised: `max(0, OnHand - Reserved - SafetyStock)`.
+    pub available: i64,
+    /// Units promised but not there: `max(0, Reserved - OnHand)`.
+    pub shortfall: i64,
+    /// RFC 3339.
+    pub updated_timestamp: Option<String>,
 }
 
 /// Applies a supply request atomically: every row or none. Unknown locations are refused.

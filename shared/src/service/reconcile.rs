@@ -29,7 +29,7 @@ use crate::store::{self, entity};
 /// not repaired: the allocation that changed it may be missing from what was read.
 pub const SETTLE_WINDOW: TimeDelta = TimeDelta::seconds(60);
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     pub location_id: LocationId,
@@ -44,7 +44,7 @@ pub struct Drift {
 }
 
 /// A stock row that reserves more units than are on hand, after a count (Sync) found fewer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Shortage {
     pub location_id: LocationId,
@@ -57,7 +57,7 @@ pub struct Shortage {
     pub allocation_ids: Vec<AllocationId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
     pub stock_rows_checked: usize,
