@@ -17,8 +17,16 @@ pub async fn consume(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatch
 /// Handles one message of `queue` (the local server's drain calls this through the same helper).
 pub async fn consume_one(deps: &Deps, queue: QueueName, message: SqsMessageIn) -> Result<(), MessageFailure> {
     match queue {
-        QueueName::ChangeTracker => change_tracker::handle_message(deps, message).await,
+        QueueName::ChangeTracker => record_change(deps, message).await,
     }
+}
+
+/// A change-tracker message becomes its tracker record; a body that is not one fails alone.
+async fn record_change(deps: &Deps, message: SqsMessageIn) -> Result<(), MessageFailure> {
+    let change: change_tracker::ChangeTrackerMessage = serde_json::from_str(&message.body)
+        .map_err(|e| MessageFailure::new(format!("not a change tracker message: {e}")))?;
+    change_tracker::record_change(deps, &change).await?;
+    Ok(())
 }
 
 /// What a scheduled run did, for the logs and the invoke output.

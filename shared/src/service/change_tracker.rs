@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::deps::Deps;
 use crate::domain::ids::{OrderId, TenantId};
 use crate::error::OmsError;
-use crate::jobs::batch::{MessageFailure, SqsMessageIn};
 use crate::keys;
 use crate::ports::{Item, Query, SkRange};
 
@@ -32,13 +31,6 @@ pub async fn record_change(deps: &Deps, change: &ChangeTrackerMessage) -> Result
     item.insert("ChangeId".into(), change.change_id.clone().into());
     item.insert("CreatedTimestamp".into(), keys::timestamp(change.time).into());
     deps.store.put(item, None).await?;
-    Ok(())
-}
-
-pub async fn handle_message(deps: &Deps, message: SqsMessageIn) -> Result<(), MessageFailure> {
-    let change: ChangeTrackerMessage = serde_json::from_str(&message.body)
-        .map_err(|e| MessageFailure::new(format!("not a change tracker message: {e}")))?;
-    record_change(deps, &change).await?;
     Ok(())
 }
 

@@ -1,0 +1,255 @@
+//! Building the order to store from a draft and the stored order: lines merge by id, and
+//! Save Order owns no status past Open.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Building and merging.
+// ---------------------------------------------------------------------------------------------
+
+impl Order {
+    /// Parses `req` and builds the order to store.
+    ///
+    /// - New order (`previous` is `None`): version 1, created = updated = `now`/`user`.
+    /// - Update: version = previous + 1; created_* kept, updated_* = `now`/`user`. A `Version`
+    ///   in the request must equal the stored one (else `Conflict`). Header fields the request
+    ///   leaves out (IsConfirmed, IsImport, DoNotReleaseBefore, CurrencyCode, Payment, Invoice,
+    ///   OrderChargeDetail, PaymentStatus) keep their stored values; lists that are sent replace
+    ///   the stored lists.
+    /// - Lines merge by OrderLineId: stored lines the request omits are kept unchanged; new lines
+    ///   are appended. A line without QuantityDetail starts all Open; an existing one keeps its
+    ///   per-status quantities while its Quantity is unchanged, and may change Quantity only
+    ///   while every unit is Open (else `NotPermitted` ord::10008).
+    /// - The resulting order must have at least one line.
+    ///
+    /// Created/Updated timestamps and users in the payload are never read.
+    pub fn from_request(
+        req: &SaveOrderRequest,
+        tenant: &TenantId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        previous: Option<&Order>,
+    ) -> Result<Order, OmsError> {
+        Self::from_draft(req.parse()?, tenant, user, now, previous)
+    }
+
+    /// As [`Order::from_request`], for a request already parsed.
+    pub fn from_draft(
+        draft: OrderDraft,
+        tenant: &TenantId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        previous: Option<&Order>,
+    ) -> Result<Order, OmsError> {
+        if let Some(prev) = previous {
+            if prev.order_id != draft.order_id || prev.org_id != *tenant {
+                return Err(OmsError::Internal(anyhow::anyhow!(
+                    "order {}/{} merged with stored order {}/{}",
+                    tenant,
+                    draft.order_id,
+                    prev.org_id,
+                    prev.order_id
+                )));
+            }
+            if let Some(sent) = draft.version
+                && sent != prev.version
+            {
+                return Err(OmsError::Conflict(format!(
+                    "Order {} is at version {}, not {sent}; read it again and retry",
+                    prev.order_id, prev.version
+                )));
+            }
+        }
+
+        let lines = merge_lines(draft.lines, previous.map(|p| p.lines.as_slice()))?;
+        if lines.len() > limits::MAX_ORDER_LINES {
+            return Err(OmsError::validation(
+                "OrderLine",
+                format!(
+                    "the order would hold {} lines with the stored ones; at most {} are accepted",
+                    lines.len(),
+                    limits::MAX_ORDER_LINES
+                ),
+            ));
+        }
+        if lines.is_empty() {
+            return Err(OmsError::validation("OrderLine", "at least one order line is required"));
+        }
+
+        Ok(Order {
+            org_id: tenant.clone(),
+            order_id: draft.order_id,
+            version: previous.map_or(1, |p| p.version + 1),
+            order_type_id: draft.order_type_id,
+            is_confirmed: draft.is_confirmed.or(previous.map(|p| p.is_confirmed)).unwrap_or(false),
+            is_import: draft.is_import.or(previous.map(|p| p.is_import)).unwrap_or(false),
+            do_not_release_before: draft
+                .do_not_release_before
+                .or_else(|| previous.and_then(|p| p.do_not_release_before)),
+            currency_code: draft
+                .currency_code
+                .or_else(|| previous.map(|p| p.currency_code.clone()))
+                .unwrap_or_else(|| DEFAULT_CURRENCY.to_owned()),
+            lines,
+            payments: draft.payments.or_else(|| previous.map(|p| p.payments.clone())).unwrap_or_default(),
+            invoices: draft.invoices.or_else(|| previous.map(|p| p.invoices.clone())).unwrap_or_default(),
+            charges: draft.charges.or_else(|| previous.map(|p| p.charges.clone())).unwrap_or_default(),
+            payment_status: draft.payment_status.or_else(|| previous.and_then(|p| p.payment_status.clone())),
+            created_timestamp: previous.map_or(now, |p| p.created_timestamp),
+            updated_timestamp: now,
+            created_by: previous.map_or_else(|| user.clone(), |p| p.created_by.clone()),
+            updated_by: user.clone(),
+        })
+    }
+
+    /// Records a change made by the system (e.g. allocation): bumps version and updated_*.
+    pub fn touch(&mut self, user: &UserId, now: DateTime<Utc>) {
+        self.version += 1;
+        self.updated_timestamp = now;
+        self.updated_by = user.clone();
+    }
+
+    pub fn line(&self, id: &OrderLineId) -> Option<&OrderLine> {
+        self.lines.iter().find(|l| l.order_line_id == *id)
+    }
+
+    pub fn line_mut(&mut self, id: &OrderLineId) -> Option<&mut OrderLine> {
+        self.lines.iter_mut().find(|l| l.order_line_id == *id)
+    }
+
+    /// Minimum status over all units of all lines; see [`min_max_status`].
+    pub fn min_status(&self) -> Option<FulfillmentStatus> {
+        self.status_range().map(|(min, _)| min)
+    }
+
+    /// Maximum status over all units of all lines; see [`min_max_status`].
+    pub fn max_status(&self) -> Option<FulfillmentStatus> {
+        self.status_range().map(|(_, max)| max)
+    }
+
+    fn status_range(&self) -> Option<(FulfillmentStatus, FulfillmentStatus)> {
+        min_max_status(self.lines.iter().flat_map(|l| l.quantities.iter().map(|(s, q)| (*s, *q))))
+    }
+
+    /// The order total, kept simple:
+    /// `sum over non-return lines of (Quantity - canceled units) * UnitPrice`
+    /// `+ ChargeTotal of every charge that is neither Discount nor WriteOff`
+    /// `- ChargeTotal of Discount charges`, floored at zero. WriteOff charges only settle the
+    /// order summary and never change what the customer owes. Tax is not modelled.
+    pub fn order_total(&self) -> Decimal {
+        let lines = self.lines.iter().filter(|l| !l.is_return).fold(Decimal::ZERO, |sum, l| {
+            sum.saturating_add(Decimal::from(l.billable_quantity()).saturating_mul(l.unit_price))
+        });
+        let total = self.charges.iter().fold(lines, |sum, c| {
+            if c.is_discount() {
+                sum.saturating_sub(c.charge_total)
+            } else if c.is_write_off() {
+                sum
+            } else {
+                sum.saturating_add(c.charge_total)
+            }
+        });
+        total.max(Decimal::ZERO)
+    }
+
+    /// A description of where the order is: the status name when all counted units agree,
+    /// else "Partially <max status>" (e.g. "Partially Allocated").
+    pub fn fulfillment_status_description(&self) -> Option<String> {
+        let (min, max) = self.status_range()?;
+        Some(if min == max { max.description().to_owned() } else { format!("Partially {}", max.description()) })
+    }
+}
+
+/// Merges request lines into the stored ones by id: stored order first, new lines appended.
+fn merge_lines(drafts: Vec<LineDraft>, previous: Option<&[OrderLine]>) -> Result<Vec<OrderLine>, OmsError> {
+    let previous = previous.unwrap_or_default();
+    let mut by_id: HashMap<OrderLineId, LineDraft> = HashMap::with_capacity(drafts.len());
+    let mut new_ids = Vec::new();
+    for draft in drafts {
+        if !previous.iter().any(|p| p.order_line_id == draft.order_line_id) {
+            new_ids.push(draft.order_line_id.clone());
+        }
+        by_id.insert(draft.order_line_id.clone(), draft);
+    }
+    let mut lines = Vec::with_capacity(previous.len() + new_ids.len());
+    for prev in previous {
+        match by_id.remove(&prev.order_line_id) {
+            Some(draft) => lines.push(build_line(draft, Some(prev))?),
+            None => lines.push(prev.clone()),
+        }
+    }
+    for id in new_ids {
+        if let Some(draft) = by_id.remove(&id) {
+            lines.push(build_line(draft, None)?);
+        }
+    }
+    Ok(lines)
+}
+
+/// The line Save Order stores for `draft`. Save Order owns no status past Open: new units start
+/// Open, units past Open keep their status, and a line with units past Open keeps its quantity,
+/// item, return flag, delivery method and pickup location (their reservations depend on them).
+fn build_line(draft: LineDraft, previous: Option<&OrderLine>) -> Result<OrderLine, OmsError> {
+    let committed = previous.filter(|p| p.quantities.keys().any(|s| *s != FulfillmentStatus::Open));
+    if let Some(prev) = committed {
+        let changed = [
+            ("ItemId", prev.item_id != draft.item_id),
+            ("IsReturn", prev.is_return != draft.is_return),
+            ("DeliveryMethod", prev.delivery_method != draft.delivery_method),
+            ("PickupLocationId", prev.pickup_location_id != draft.pickup_location_id),
+            ("Quantity", prev.quantity != draft.quantity),
+        ];
+        if let Some((field, _)) = changed.iter().find(|(_, changed)| *changed) {
+            return Err(not_permitted_past_open(prev, &format!("{field} cannot change while units are past Open")));
+        }
+    }
+    let quantities = match previous {
+        Some(prev) if prev.quantity == draft.quantity => prev.quantities.clone(),
+        _ => BTreeMap::from([(FulfillmentStatus::Open, draft.quantity)]),
+    };
+    if let Some(detail) = &draft.quantity_detail
+        && detail.quantities != quantities
+    {
+        if let Some(prev) = committed {
+            return Err(not_permitted_past_open(
+                prev,
+                "QuantityDetail changes only through allocation, release, shipping and cancel",
+            ));
+        }
+        let (status, row) = detail
+            .rows
+            .iter()
+            .find(|(status, _)| **status != FulfillmentStatus::Open)
+            .map_or((FulfillmentStatus::Open, 0), |(status, row)| (*status, *row));
+        return Err(OmsError::validation(
+            format!("{}.QuantityDetail[{row}].StatusId", draft.path),
+            format!(
+                "Save Order cannot put units in status {status} ({}): new units start Open (1000), and only allocation, release, shipping and cancel move them",
+                status.description()
+            ),
+        ));
+    }
+    Ok(OrderLine {
+        order_line_id: draft.order_line_id,
+        item_id: draft.item_id,
+        quantity: draft.quantity,
+        unit_price: draft.unit_price,
+        is_return: draft.is_return,
+        delivery_method: draft.delivery_method,
+        ship_to: draft.ship_to,
+        pickup_location_id: draft.pickup_location_id,
+        quantities,
+    })
+}
+
+/// ord::10008 for a line whose units are past Open, named by its furthest status.
+fn not_permitted_past_open(line: &OrderLine, why: &str) -> OmsError {
+    let status = line.max_status().unwrap_or(FulfillmentStatus::Open).description();
+    OmsError::NotPermitted {
+        code: LINE_MOD_NOT_PERMITTED,
+        message: format!(
+            "The requested order line modification is not permitted at status {status}: line {}: {why}",
+            line.order_line_id
+        ),
+    }
+}
