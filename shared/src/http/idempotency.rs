@@ -265,7 +265,7 @@ async fn stored_response(deps: &Deps, record: &Key, stored: &Item) -> Result<Res
             .await?
             .into_iter()
             .filter_map(|item| {
-                let sk = item.get("SK")?.as_str()?.to_owned();
+                let sk = item.get(crate::ports::SK)?.as_str()?.to_owned();
                 Some((sk, item.get("body")?.as_str()?.to_owned()))
             })
             .collect();

@@ -89,9 +89,8 @@ pub(crate) fn reservation(
 struct Change {
     kind: journal::Kind,
     deltas: StockDeltas,
-    /// Live documents as read, and the status they end in.
+    /// Live documents as read; they end in the status of `kind`.
     retired: Vec<Allocation>,
-    retire_as: AllocationStatus,
     created: Vec<Allocation>,
     /// Order and change-tracker writes of a cancel (a journaled cancel computes them again).
     others: Vec<WriteOp>,
@@ -118,8 +117,10 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         .filter(|(_, delta)| **delta != 0)
         .map(|((location, item), delta)| reservation(tenant, location, item, *delta, now))
         .collect();
-    for doc in &change.retired {
-        writes.push(retire(tenant, doc, change.retire_as, user, now)?.1);
+    if let Some(status) = change.kind.retires_as() {
+        for doc in &change.retired {
+            writes.push(retire(tenant, doc, status, user, now)?.1);
+        }
     }
     for doc in &change.created {
         writes.push(WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) });
@@ -600,7 +601,6 @@ async fn allocate(
             kind: journal::Kind::Allocate,
             deltas,
             retired: Vec::new(),
-            retire_as: AllocationStatus::Allocated,
             created: docs.clone(),
             others: Vec::new(),
             allocate: Some(journal::AllocateFinish { order: order_item, guard, tracker }),
@@ -671,7 +671,6 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
             kind: journal::Kind::Cancel,
             deltas,
             retired: live,
-            retire_as: AllocationStatus::Cancelled,
             created: Vec::new(),
             others,
             allocate: None,
@@ -774,7 +773,6 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
             kind: journal::Kind::Reallocate,
             deltas,
             retired: sources,
-            retire_as: AllocationStatus::Reallocated,
             created: created.clone(),
             others: Vec::new(),
             allocate: None,

@@ -55,7 +55,7 @@ pub fn capacity() -> usize {
 }
 
 /// `writes` plus the marker of the running request, if any.
-pub fn with_marker(mut writes: Vec<WriteOp>) -> Vec<WriteOp> {
+fn with_marker(mut writes: Vec<WriteOp>) -> Vec<WriteOp> {
     if let Some(marker) = current() {
         writes.push(marker.write());
     }

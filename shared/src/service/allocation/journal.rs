@@ -47,6 +47,17 @@ pub(crate) enum Kind {
     Reallocate,
 }
 
+impl Kind {
+    /// The status the source documents end in.
+    pub(super) fn retires_as(self) -> Option<AllocationStatus> {
+        match self {
+            Kind::Cancel => Some(AllocationStatus::Cancelled),
+            Kind::Reallocate => Some(AllocationStatus::Reallocated),
+            Kind::Allocate => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) enum Stage {
@@ -376,13 +387,8 @@ async fn finish(deps: &Deps, journal: &Journal, allocate: Option<AllocateFinish>
     let now = deps.clock.now();
     let mut writes = Vec::new();
     let mut messages = Vec::new();
-    let to_status = match journal.kind {
-        Kind::Cancel => Some(AllocationStatus::Cancelled),
-        Kind::Reallocate => Some(AllocationStatus::Reallocated),
-        Kind::Allocate => None,
-    };
     let claimed = claimed_documents(deps, journal).await?;
-    if let Some(status) = to_status {
+    if let Some(status) = journal.kind.retires_as() {
         for doc in &claimed {
             let mut held = doc.clone();
             held.pending_operation = None;
