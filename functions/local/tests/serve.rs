@@ -1,61 +1,14 @@
 //! The local server as a user runs it: demo data served, Ctrl-C stops it cleanly, and a
 //! restart keeps what was written.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support;
+
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oms-local");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(data: &Path, port: u16) -> Child {
-    let child = Command::new(BIN)
-        .env("OMS_DATA_DIR", data)
-        .env("OMS_ADDR", format!("127.0.0.1:{port}"))
-        .env_remove("TABLE_NAME")
-        .env_remove("OMS_JWT_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while request(port, "GET", "/health", None, None).is_none() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the local server did not answer in 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child
-}
-
-/// A minimal HTTP/1.1 client: (status, body).
-fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let body = body.unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body.as_bytes()).ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((status, body))
-}
-
-fn mint(data: &Path) -> String {
-    let out =
-        Command::new(BIN).arg("mint-token").env("OMS_DATA_DIR", data).env_remove("OMS_JWT_SECRET").output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use support::{free_port, mint, request, start, temp_dir};
 
 fn interrupt(mut child: Child) -> String {
     let pid = child.id().to_string();
@@ -84,12 +37,6 @@ fn tracker_records(data: &Path) -> usize {
         let tenant = oms_core::domain::ids::TenantId::parse("demo").unwrap();
         oms_core::service::change_tracker::list(&deps, &tenant, chrono::Utc::now(), 100).await.unwrap().len()
     })
-}
-
-fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("oms-local-test-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

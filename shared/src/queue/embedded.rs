@@ -1,13 +1,13 @@
 //! A durable SQS-like queue in the shared SQLite file: one table holds every queue and its
-//! dead-letter queue (`<name>-dlq`), and each operation is one SQLite transaction so a crash
-//! never loses or duplicates a stored message.
+//! dead-letter queue (`<name>-dlq`), and each operation is one atomic write of the database's
+//! writer so a crash never loses or duplicates a stored message.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use tokio::sync::OnceCell;
 
 use crate::ports::{MAX_RECEIVE_COUNT, MessageQueue, OutgoingMessage, QueueError, QueueName, ReceivedMessage};
@@ -51,7 +51,7 @@ impl EmbeddedQueue {
     async fn db(&self) -> anyhow::Result<&SqliteDb> {
         self.schema
             .get_or_try_init(|| {
-                self.db.call(|conn| {
+                self.db.write(|conn| {
                     conn.execute_batch(SCHEMA)?;
                     Ok(())
                 })
@@ -68,15 +68,13 @@ impl EmbeddedQueue {
         let now = now_ms();
         self.db()
             .await?
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let moved = tx.execute(
+            .write(move |conn| {
+                let moved = conn.execute(
                     "UPDATE queue_messages
                         SET queue = ?1, receive_count = 0, visible_at_ms = ?2, receipt_handle = NULL
                       WHERE queue = ?3",
                     params![name, now, dlq],
                 )?;
-                tx.commit()?;
                 Ok(moved)
             })
             .await
@@ -85,7 +83,7 @@ impl EmbeddedQueue {
     /// Messages in the queue, visible or in flight (dead letters excluded).
     pub async fn pending_count(&self, queue: QueueName) -> anyhow::Result<usize> {
         let name = queue.as_str().to_owned();
-        self.db().await?.call(move |conn| count_in(conn, &name)).await
+        self.db().await?.read(move |conn| count_in(conn, &name)).await
     }
 }
 
@@ -127,11 +125,10 @@ impl MessageQueue for EmbeddedQueue {
         self.db()
             .await
             .map_err(unavailable)?
-            .call(move |conn| {
-                // One transaction: either the whole call is stored or none of it is.
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |conn| {
+                // One atomic write: either the whole call is stored or none of it is.
                 {
-                    let mut insert = tx.prepare_cached(
+                    let mut insert = conn.prepare_cached(
                         "INSERT INTO queue_messages (queue, message_id, body, sent_at_ms, receive_count, visible_at_ms)
                          VALUES (?1, ?2, ?3, ?4, 0, ?4)",
                     )?;
@@ -139,7 +136,6 @@ impl MessageQueue for EmbeddedQueue {
                         insert.execute(params![name, ulid::Ulid::new().to_string(), message.body, now])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -166,16 +162,15 @@ impl MessageQueue for EmbeddedQueue {
         self.db()
             .await
             .map_err(unavailable)?
-            .call(move |conn| {
+            .write(move |conn| {
                 let now = now_ms();
                 let hidden_until = now.saturating_add(visibility_ms);
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let mut delivered = Vec::with_capacity(max);
                 // A cursor on `seq` so a zero visibility or a dead-lettered row is never picked twice.
                 let mut after_seq = i64::MIN;
                 'pages: loop {
                     let candidates = {
-                        let mut select = tx.prepare_cached(
+                        let mut select = conn.prepare_cached(
                             "SELECT seq, message_id, body, sent_at_ms, receive_count FROM queue_messages
                               WHERE queue = ?1 AND visible_at_ms <= ?2 AND seq > ?3
                               ORDER BY seq LIMIT ?4",
@@ -200,7 +195,7 @@ impl MessageQueue for EmbeddedQueue {
                         after_seq = candidate.seq;
                         let receive_count = candidate.receive_count.saturating_add(1);
                         if receive_count > MAX_RECEIVE_COUNT {
-                            tx.execute(
+                            conn.execute(
                                 "UPDATE queue_messages SET queue = ?1, visible_at_ms = ?2, receipt_handle = NULL
                                   WHERE seq = ?3",
                                 params![dlq, now, candidate.seq],
@@ -208,7 +203,7 @@ impl MessageQueue for EmbeddedQueue {
                             continue;
                         }
                         let receipt_handle = ulid::Ulid::new().to_string();
-                        tx.execute(
+                        conn.execute(
                             "UPDATE queue_messages SET receive_count = ?1, visible_at_ms = ?2, receipt_handle = ?3
                               WHERE seq = ?4",
                             params![receive_count, hidden_until, receipt_handle, candidate.seq],
@@ -225,7 +220,6 @@ impl MessageQueue for EmbeddedQueue {
                         }
                     }
                 }
-                tx.commit()?;
                 Ok(delivered)
             })
             .await
@@ -241,18 +235,16 @@ impl MessageQueue for EmbeddedQueue {
         self.db()
             .await
             .map_err(unavailable)?
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .write(move |conn| {
                 {
                     // A stale handle (the message was received again since) matches no row: SQS
                     // semantics, the newer delivery owns the message.
                     let mut delete =
-                        tx.prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2")?;
+                        conn.prepare_cached("DELETE FROM queue_messages WHERE queue = ?1 AND receipt_handle = ?2")?;
                     for handle in &handles {
                         delete.execute(params![name, handle])?;
                     }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -261,6 +253,6 @@ impl MessageQueue for EmbeddedQueue {
 
     async fn dead_letter_count(&self, queue: QueueName) -> Result<usize, QueueError> {
         let dlq = dlq_name(queue);
-        self.db().await.map_err(unavailable)?.call(move |conn| count_in(conn, &dlq)).await.map_err(unavailable)
+        self.db().await.map_err(unavailable)?.read(move |conn| count_in(conn, &dlq)).await.map_err(unavailable)
     }
 }

@@ -1,14 +1,15 @@
 //! The item store on SQLite: the local backend and the test double of DynamoDB.
 //!
-//! Every write reads the current item, checks its condition in Rust and writes, inside one
-//! IMMEDIATE transaction, so guards are atomic even with another process on the same file.
+//! Every write reads the current item, checks its condition in Rust and writes, as one atomic
+//! write of the database's writer (a savepoint of a group commit, see [`crate::sqlite`]), so
+//! guards are atomic even with another process on the same file. Reads run on the read pool.
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use crate::ports::{
@@ -45,25 +46,50 @@ impl EmbeddedStore {
         let created = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .build()?
-                .block_on(schema_db.call(|conn| Ok(conn.execute_batch(SCHEMA)?)))
+                .block_on(schema_db.write(|conn| Ok(conn.execute_batch(SCHEMA)?)))
         })
         .join();
         created.map_err(|_| anyhow::anyhow!("creating the item store schema panicked"))??;
         Ok(Self { db })
     }
 
-    /// Runs `f` on the connection; a `StoreError` raised inside comes back as is, anything else
-    /// (SQLite busy, I/O) is `Unavailable`.
-    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` as one atomic write; a `StoreError` raised inside comes back as is, anything
+    /// else (SQLite busy, I/O) is `Unavailable`.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        self.db.call(f).await.map_err(|err| match err.downcast::<StoreError>() {
-            Ok(store_error) => store_error,
-            Err(other) => StoreError::Unavailable(format!("{other:#}")),
-        })
+        self.db.write(f).await.map_err(store_error)
     }
+
+    /// Runs `f` on a read connection, errors mapped as for [`Self::write`].
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.db.read(f).await.map_err(store_error)
+    }
+}
+
+fn store_error(err: anyhow::Error) -> StoreError {
+    match err.downcast::<StoreError>() {
+        Ok(store_error) => store_error,
+        Err(other) => StoreError::Unavailable(format!("{other:#}")),
+    }
+}
+
+/// Runs `f` in one read snapshot (a savepoint: a transaction of its own on a read connection,
+/// nested in the group's on the writer).
+fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    conn.prepare_cached("SAVEPOINT snapshot")?.execute([])?;
+    let result = f(conn);
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO snapshot")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE snapshot")?.execute([])?;
+    result
 }
 
 /// What a write does to its item once its condition holds.
@@ -168,7 +194,8 @@ fn outcome(op: WriteOp, key: &Key, current: Option<Item>) -> anyhow::Result<Outc
 
 fn load(conn: &Connection, key: &Key) -> anyhow::Result<Option<Item>> {
     let body: Option<String> = conn
-        .query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |row| row.get(0))
+        .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2")?
+        .query_row(params![key.pk, key.sk], |row| row.get(0))
         .optional()?;
     Ok(body.map(|body| serde_json::from_str(&body)).transpose()?)
 }
@@ -195,14 +222,14 @@ fn store(conn: &Connection, key: &Key, outcome: &Outcome) -> anyhow::Result<()> 
         Outcome::Save(item) => {
             let (g1pk, g1sk) = index_key(item, Index::Gsi1)?;
             let (g2pk, g2sk) = index_key(item, Index::Gsi2)?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO items (pk, sk, body, gsi1pk, gsi1sk, gsi2pk, gsi2sk)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![key.pk, key.sk, serde_json::to_string(item)?, g1pk, g1sk, g2pk, g2sk],
-            )?;
+            )?
+            .execute(params![key.pk, key.sk, serde_json::to_string(item)?, g1pk, g1sk, g2pk, g2sk])?;
         }
         Outcome::Delete => {
-            conn.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])?;
+            conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?.execute(params![key.pk, key.sk])?;
         }
         Outcome::Nothing => {}
     }
@@ -217,17 +244,15 @@ fn checked_key(op: &WriteOp) -> anyhow::Result<Key> {
     }
 }
 
-/// One conditional write in its own transaction.
-fn write_one(conn: &mut Connection, op: WriteOp) -> anyhow::Result<Outcome> {
+/// One conditional write (atomic: it runs as one write of the writer).
+fn write_one(conn: &Connection, op: WriteOp) -> anyhow::Result<Outcome> {
     let key = checked_key(&op)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current = load(&tx, &key)?;
+    let current = load(conn, &key)?;
     if !condition_of(&op).is_none_or(|c| holds(c, current.as_ref())) {
         return Err(StoreError::ConditionFailed.into());
     }
     let outcome = outcome(op, &key, current)?;
-    store(&tx, &key, &outcome)?;
-    tx.commit()?;
+    store(conn, &key, &outcome)?;
     Ok(outcome)
 }
 
@@ -290,7 +315,7 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
         sql += &format!(" LIMIT {}", limit.saturating_add(1));
     }
 
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     let mut items = Vec::new();
     let mut last = Vec::new();
@@ -312,28 +337,30 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
 impl ItemStore for EmbeddedStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let key = key.clone();
-        self.run(move |conn| load(conn, &key)).await
+        self.read(move |conn| load(conn, &key)).await
     }
 
     async fn batch_get(&self, keys: &[Key]) -> Result<Vec<Item>, StoreError> {
         let keys: BTreeSet<Key> = keys.iter().cloned().collect();
-        self.run(move |conn| {
-            let mut items = Vec::new();
-            for key in &keys {
-                items.extend(load(conn, key)?);
-            }
-            Ok(items)
+        self.read(move |conn| {
+            snapshot(conn, |conn| {
+                let mut items = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    items.extend(load(conn, key)?);
+                }
+                Ok(items)
+            })
         })
         .await
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.run(move |conn| write_one(conn, WriteOp::Put { item, condition }).map(|_| ())).await
+        self.write(move |conn| write_one(conn, WriteOp::Put { item, condition }).map(|_| ())).await
     }
 
     async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
         let op = WriteOp::Update { key: key.clone(), update, condition };
-        match self.run(move |conn| write_one(conn, op)).await? {
+        match self.write(move |conn| write_one(conn, op)).await? {
             Outcome::Save(item) => Ok(item),
             Outcome::Delete | Outcome::Nothing => Err(StoreError::Unavailable("update wrote no item".into())),
         }
@@ -341,7 +368,7 @@ impl ItemStore for EmbeddedStore {
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
         let op = WriteOp::Delete { key: key.clone(), condition };
-        self.run(move |conn| write_one(conn, op).map(|_| ())).await
+        self.write(move |conn| write_one(conn, op).map(|_| ())).await
     }
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
@@ -350,13 +377,12 @@ impl ItemStore for EmbeddedStore {
             // DynamoDB requires an update expression on a transaction's Update.
             return Err(StoreError::Invalid("an update in a transaction needs at least one change".into()));
         }
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |conn| {
             let mut failed = Vec::new();
             let mut outcomes = Vec::new();
             for (index, op) in writes.into_iter().enumerate() {
                 let key = checked_key(&op)?;
-                let current = load(&tx, &key)?;
+                let current = load(conn, &key)?;
                 if condition_of(&op).is_none_or(|c| holds(c, current.as_ref())) {
                     outcomes.push((key.clone(), outcome(op, &key, current)?));
                 } else {
@@ -367,15 +393,14 @@ impl ItemStore for EmbeddedStore {
                 return Err(StoreError::TransactionCanceled { failed }.into());
             }
             for (key, outcome) in &outcomes {
-                store(&tx, key, outcome)?;
+                store(conn, key, outcome)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.run(move |conn| run_query(conn, query)).await
+        self.read(move |conn| run_query(conn, query)).await
     }
 }
