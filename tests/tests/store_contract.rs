@@ -62,6 +62,12 @@ fn embedded_store() -> Store {
     Arc::new(EmbeddedStore::new(SqliteDb::in_memory().unwrap()).unwrap())
 }
 
+fn embedded_file_store() -> (std::path::PathBuf, Store) {
+    let dir = std::env::temp_dir().join(format!("oms-store-contract-{}", ulid::Ulid::new()));
+    let store = EmbeddedStore::new(SqliteDb::open(&dir.join("oms.db")).unwrap()).unwrap();
+    (dir, Arc::new(store))
+}
+
 /// A uniquely named DynamoDB table on the emulator, deleted by `finish`.
 struct TestTable {
     client: aws_sdk_dynamodb::Client,
@@ -106,6 +112,17 @@ macro_rules! contract {
                 }
             )+
         }
+        /// On a file: reads on the read pool, writes group-committed and fsync'd.
+        mod embedded_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (dir, store) = super::embedded_file_store();
+                    super::$name(store).await;
+                    std::fs::remove_dir_all(dir).ok();
+                }
+            )+
+        }
         mod dynamodb {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,6 +163,7 @@ contract!(
     when_item_exists_update_should_set_add_remove_and_return_the_new_item,
     when_attribute_is_not_numeric_add_should_fail_with_invalid,
     when_20_reservations_race_for_10_units_exactly_10_should_succeed_and_leave_0,
+    when_40_transfers_race_for_25_units_exactly_25_should_commit_and_keep_the_total,
     when_all_conditions_hold_transact_should_apply_every_write,
     when_conditions_fail_transact_should_write_nothing_and_report_their_indexes,
     when_transaction_has_100_writes_transact_should_apply_them_all,
@@ -448,6 +466,44 @@ async fn when_20_reservations_race_for_10_units_exactly_10_should_succeed_and_le
 
     assert_eq!(succeeded, 10);
     assert_eq!(store.get(&key).await.unwrap().unwrap()["available"], json!(0));
+}
+
+async fn when_40_transfers_race_for_25_units_exactly_25_should_commit_and_keep_the_total(store: Store) {
+    let (from, to) = (Key::new("SKU#2", "NODE#A"), Key::new("SKU#2", "NODE#B"));
+    put_all(&store, vec![item("SKU#2", "NODE#A", json!({"n": 25})), item("SKU#2", "NODE#B", json!({"n": 0}))]).await;
+
+    let transfers = (0..40).map(|_| {
+        let (store, from, to) = (store.clone(), from.clone(), to.clone());
+        tokio::spawn(async move {
+            loop {
+                let writes = vec![
+                    WriteOp::Update {
+                        key: from.clone(),
+                        update: Update::new().add("n", -1),
+                        condition: Some(Condition::AtLeast("n".into(), 1)),
+                    },
+                    WriteOp::Update { key: to.clone(), update: Update::new().add("n", 1), condition: None },
+                ];
+                match store.transact(writes).await {
+                    // DynamoDB refuses a transaction that overlaps another in flight: try again.
+                    Err(StoreError::TransactionConflict) => tokio::task::yield_now().await,
+                    outcome => return outcome,
+                }
+            }
+        })
+    });
+    let mut committed = 0;
+    for outcome in join_all(transfers).await {
+        match outcome.unwrap() {
+            Ok(()) => committed += 1,
+            Err(StoreError::TransactionCanceled { failed }) => assert_eq!(failed, vec![0]),
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+
+    assert_eq!(committed, 25);
+    assert_eq!(store.get(&from).await.unwrap().unwrap()["n"], json!(0));
+    assert_eq!(store.get(&to).await.unwrap().unwrap()["n"], json!(25));
 }
 
 async fn when_all_conditions_hold_transact_should_apply_every_write(store: Store) {
