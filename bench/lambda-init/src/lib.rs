@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -87,10 +87,7 @@ impl FakeRuntimeApi {
 
     /// The next call, or `None` when none came within `timeout`.
     pub fn wait(&self, timeout: Duration) -> Option<Seen> {
-        match self.calls.recv_timeout(timeout) {
-            Ok(seen) => Some(seen),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.calls.recv_timeout(timeout).ok()
     }
 }
 
