@@ -307,7 +307,7 @@ async fn read_availability(
         }
         for row in rows {
             let level = row.level;
-            availability.insert((row.location_id, item.clone()), level.on_hand - level.reserved - level.safety_stock);
+            availability.set(&row.location_id, &item, level.on_hand - level.reserved - level.safety_stock);
         }
     }
     Ok((availability, known))
