@@ -128,6 +128,13 @@ impl Availability {
         self.entries.push(Entry { item: item as u32, location: location as u32, units, prev });
     }
 
+    /// Makes room for `entries` more entries, at as many new locations, so filling it with them
+    /// does not reallocate.
+    pub fn reserve(&mut self, entries: usize) {
+        self.entries.reserve(entries);
+        self.locations.reserve(entries);
+    }
+
     /// The units set for (`location`, `item`), if any.
     pub fn get(&self, location: &LocationId, item: &ItemId) -> Option<i64> {
         let location = self.locations.find(location.as_str())?;
@@ -231,16 +238,33 @@ impl Interner {
         }
         let n = self.len();
         if (n + 1) * 2 > self.table.len() {
-            self.table = vec![0; (self.table.len() * 2).max(16)];
-            for old in 0..n {
-                self.place(old, self.hashes[old]);
-            }
+            self.rebuild((self.table.len() * 2).max(16));
         }
         self.text.push_str(id);
         self.ends.push(self.text.len());
         self.hashes.push(hash);
         self.place(n, hash);
         n
+    }
+
+    /// Room for `more` ids (of about 8 bytes) without reallocating or rebuilding the table.
+    fn reserve(&mut self, more: usize) {
+        self.text.reserve(more * 8);
+        self.ends.reserve(more);
+        self.hashes.reserve(more);
+        let size = ((self.len() + more) * 2).next_power_of_two().max(16);
+        if size > self.table.len() {
+            self.rebuild(size);
+        }
+    }
+
+    /// A table of `size` slots (a power of two) holding every id.
+    fn rebuild(&mut self, size: usize) {
+        self.table.clear();
+        self.table.resize(size, 0);
+        for n in 0..self.len() {
+            self.place(n, self.hashes[n]);
+        }
     }
 
     fn place(&mut self, n: usize, hash: u64) {
@@ -265,16 +289,17 @@ fn hash_id(id: &str) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut word = [0_u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        hash = step(hash, u64::from_le_bytes(word));
+        // Byte by byte: a copy into a buffer would call memcpy, slower for so few bytes.
+        let word = rest.iter().rev().fold(0_u64, |word, &byte| (word << 8) | u64::from(byte));
+        hash = step(hash, word);
     }
     hash
 }
 
-/// The table position of `hash`: its high bits, which the last multiplication mixes best.
+/// The table position of `hash` (`mask` is the table length - 1): its top bits, the only ones
+/// the last multiplication mixes with every byte of the id.
 fn bucket(hash: u64, mask: usize) -> usize {
-    (hash >> 32) as usize & mask
+    (hash >> (64 - mask.count_ones())) as usize & mask
 }
 
 /// Units of one line taken from one location.

@@ -305,6 +305,7 @@ async fn read_availability(
         if !rows.is_empty() {
             known.insert(item.clone());
         }
+        availability.reserve(rows.len());
         for row in rows {
             let level = row.level;
             availability.set(&row.location_id, &item, level.on_hand - level.reserved - level.safety_stock);
