@@ -223,7 +223,7 @@ impl Interner {
         let mut at = bucket(hash, mask);
         loop {
             let n = self.table[at].checked_sub(1)? as usize;
-            if self.hashes[n] == hash && self.get(n) == id {
+            if self.hashes[n] == hash && same_id(self.get(n), id) {
                 return Some(n);
             }
             at = (at + 1) & mask;
@@ -294,6 +294,12 @@ fn hash_id(id: &str) -> u64 {
         hash = step(hash, word);
     }
     hash
+}
+
+/// `a == b`, without a call to memcmp for ids of up to 8 bytes (most are).
+fn same_id(a: &str, b: &str) -> bool {
+    let word = |id: &str| id.bytes().rev().fold(0_u64, |word, byte| (word << 8) | u64::from(byte));
+    a.len() == b.len() && if a.len() <= 8 { word(a) == word(b) } else { a == b }
 }
 
 /// The table position of `hash` (`mask` is the table length - 1): its top bits, the only ones
@@ -681,32 +687,26 @@ impl<'a> Planner<'a> {
     fn new(demands: &'a [Demand], locations: &'a [Location], availability: &Availability) -> Self {
         let width = availability.locations.len();
         // Each availability location to its first entry in `locations`.
-        let mut site_loc = vec![UNSET; width];
+        let unlisted = Site { loc: UNSET, ships: false, hands_over: false, priority: 0, at: Point::new((0.0, 0.0)) };
+        let mut sites = vec![unlisted; width];
         let mut tied = 0;
         for (loc, location) in locations.iter().enumerate() {
             if tied == width {
                 break;
             }
             if let Some(site) = availability.locations.find(location.location_id.as_str())
-                && site_loc[site] == UNSET
+                && sites[site].loc == UNSET
             {
-                site_loc[site] = loc;
+                sites[site] = Site {
+                    loc,
+                    ships: location.active && location.can_ship,
+                    hands_over: location.active && location.can_pickup,
+                    priority: location.priority,
+                    at: Point::new(location.coordinates()),
+                };
                 tied += 1;
             }
         }
-        let sites = site_loc
-            .iter()
-            .map(|&loc| match locations.get(loc) {
-                Some(l) => Site {
-                    loc,
-                    ships: l.active && l.can_ship,
-                    hands_over: l.active && l.can_pickup,
-                    priority: l.priority,
-                    at: Point::new(l.coordinates()),
-                },
-                None => Site { loc, ships: false, hands_over: false, priority: 0, at: Point::new((0.0, 0.0)) },
-            })
-            .collect();
         // Orders have a handful of lines, so a linear scan beats hashing the item ids.
         let mut items: Vec<&ItemId> = Vec::new();
         let line_item = demands
@@ -718,15 +718,24 @@ impl<'a> Planner<'a> {
                 })
             })
             .collect();
-        let mut stock: Vec<Option<i64>> = vec![None; items.len() * width];
+        // `i64::MIN` marks a slot not yet set; it then reads as 0, and so does a figure of
+        // `i64::MIN` itself: at or below 0, either gives nothing.
+        let mut left: Vec<i64> = vec![i64::MIN; items.len() * width];
         for (row, item) in items.iter().enumerate() {
             let Some(item) = availability.items.find(item.as_str()) else { continue };
             // Newest first: the first figure seen for a location is its current one.
             for (site, units) in availability.of_item(item) {
-                stock[row * width + site].get_or_insert(units);
+                let slot = &mut left[row * width + site];
+                if *slot == i64::MIN {
+                    *slot = units;
+                }
             }
         }
-        let left = stock.iter().map(|s| s.unwrap_or(0)).collect();
+        for slot in &mut left {
+            if *slot == i64::MIN {
+                *slot = 0;
+            }
+        }
         let mut destinations: Vec<(f64, f64)> = Vec::new();
         let line_destination = demands
             .iter()
@@ -860,11 +869,10 @@ impl<'a> Planner<'a> {
         candidates.clear();
         for site in 0..self.sites.len() {
             if self.left[self.slot(line, site)] > 0 && self.eligible(line, site) {
-                candidates.push((self.distance_floor(line, site), site));
+                // Priority ranks by distance only among equals, and measures those.
+                let floor = if strategy == Strategy::Priority { None } else { self.distance_floor(line, site) };
+                candidates.push((floor, site));
             }
-        }
-        if strategy != Strategy::Priority {
-            candidates.sort_unstable_by(|a, b| cmp_distance(a.0, b.0));
         }
         while self.remaining[line] > 0 {
             let best = match strategy {
@@ -878,32 +886,38 @@ impl<'a> Planner<'a> {
         self.candidates = candidates;
     }
 
-    /// The nearest of `candidates` with stock left for `line` (then priority, then id), given
-    /// sorted by distance floor: only those whose floor does not exceed the best distance found
-    /// so far can be nearer, so only their distances are computed.
+    /// The nearest of `candidates` with stock left for `line` (then priority, then id). The one
+    /// with the least distance floor is measured first; after it, only those whose floor does
+    /// not exceed the best distance so far can be nearer, so only their distances are computed.
     fn nearest(&mut self, line: usize, candidates: &[(Option<f64>, usize)]) -> Option<usize> {
-        let mut best: Option<(usize, Option<f64>)> = None;
+        let mut lowest: Option<(Option<f64>, usize)> = None;
         for &(floor, site) in candidates {
-            if self.left[self.slot(line, site)] <= 0 {
-                continue;
-            }
-            if let (Some((_, Some(best_km))), Some(floor)) = (best, floor)
-                && floor > best_km
-            {
-                break;
-            }
-            let km = self.distance(line, site);
-            let before = |(b, b_km): (usize, Option<f64>)| {
-                cmp_distance(km, b_km)
-                    .then(self.sites[site].priority.cmp(&self.sites[b].priority))
-                    .then_with(|| self.id(site).cmp(self.id(b)))
-                    .is_lt()
-            };
-            if best.is_none_or(before) {
-                best = Some((site, km));
+            if self.left[self.slot(line, site)] > 0 && lowest.is_none_or(|(f, _)| cmp_distance(floor, f).is_lt()) {
+                lowest = Some((floor, site));
             }
         }
-        best.map(|(site, _)| site)
+        let (_, first) = lowest?;
+        let mut best = (first, self.distance(line, first));
+        for &(floor, site) in candidates {
+            if site == first || self.left[self.slot(line, site)] <= 0 {
+                continue;
+            }
+            if let ((_, Some(best_km)), Some(floor)) = (best, floor)
+                && floor > best_km
+            {
+                continue;
+            }
+            let km = self.distance(line, site);
+            let (b, b_km) = best;
+            if cmp_distance(km, b_km)
+                .then(self.sites[site].priority.cmp(&self.sites[b].priority))
+                .then_with(|| self.id(site).cmp(self.id(b)))
+                .is_lt()
+            {
+                best = (site, km);
+            }
+        }
+        Some(best.0)
     }
 
     /// The first of `candidates` with stock left for `line` by priority, then distance, then id.
