@@ -116,7 +116,7 @@ impl Availability {
     pub fn set(&mut self, location: &LocationId, item: &ItemId, units: i64) {
         // Rows come item by item, so the item is usually the previous entry's.
         let item = match self.entries.last() {
-            Some(last) if self.items.get(last.item as usize) == item.as_str() => last.item as usize,
+            Some(last) if same_id(self.items.get(last.item as usize), item.as_str()) => last.item as usize,
             _ => self.items.intern(item.as_str()),
         };
         if item == self.newest.len() {
@@ -296,10 +296,18 @@ fn hash_id(id: &str) -> u64 {
     hash
 }
 
-/// `a == b`, without a call to memcmp for ids of up to 8 bytes (most are).
+/// `a == b`, without a call to memcmp for ids of up to 16 bytes (most are).
 fn same_id(a: &str, b: &str) -> bool {
-    let word = |id: &str| id.bytes().rev().fold(0_u64, |word, byte| (word << 8) | u64::from(byte));
-    a.len() == b.len() && if a.len() <= 8 { word(a) == word(b) } else { a == b }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    let word = |bytes: &[u8]| bytes.iter().rev().fold(0_u64, |word, &byte| (word << 8) | u64::from(byte));
+    let split = a.len().min(8);
+    word(&a[..split]) == word(&b[..split]) && word(&a[split..]) == word(&b[split..])
 }
 
 /// The table position of `hash` (`mask` is the table length - 1): its top bits, the only ones
@@ -712,7 +720,7 @@ impl<'a> Planner<'a> {
         let line_item = demands
             .iter()
             .map(|d| {
-                items.iter().position(|i| **i == d.item_id).unwrap_or_else(|| {
+                items.iter().position(|i| same_id(i.as_str(), d.item_id.as_str())).unwrap_or_else(|| {
                     items.push(&d.item_id);
                     items.len() - 1
                 })
