@@ -2,9 +2,9 @@
 //! location can still promise. Pure: no I/O, no clock, no randomness; the same inputs always give
 //! the same plan. [`plan`] decides; [`explain`] replays that decision for a person to read.
 //!
-//! Every tie is broken by location id in the end, and nothing is decided by iterating a
-//! `HashMap`, so neither the map's hash seed nor the order of `locations` changes the plan (a
-//! location id listed twice counts once, its first entry).
+//! Every tie is broken by location id in the end, so neither the order of `locations` nor the
+//! order the [`Availability`] was filled in changes the plan (a location id listed twice counts
+//! once, its first entry).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ItemId, LocationId, OrderLineId};
-use super::location::Location;
+use super::location::{EARTH_RADIUS_KM, Location};
 use super::order::DeliveryMethod;
 use crate::error::OmsError;
 
@@ -82,8 +82,239 @@ pub struct Demand {
     pub pickup_location: Option<LocationId>,
 }
 
-/// Units that can still be promised at a location for an item: on hand - reserved - safety (may be <= 0).
-pub type Availability = HashMap<(LocationId, ItemId), i64>;
+/// Units that can still be promised at each location for each item: on hand - reserved - safety
+/// (may be <= 0). Setting a (location, item) again replaces its units.
+///
+/// Built once per order from the stock rows read for its items, so building is cheap: location
+/// and item ids are copied into one buffer each and interned (no allocation per row), and each
+/// item's rows are chained so the planner reads only the items it needs.
+#[derive(Clone, Default)]
+pub struct Availability {
+    locations: Interner,
+    items: Interner,
+    /// Every `set`, oldest first; a later entry for the same key supersedes an earlier one.
+    entries: Vec<Entry>,
+    /// Per interned item, its newest entry + 1 (0: none); entries of one item chain via `prev`.
+    newest: Vec<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    item: u32,
+    location: u32,
+    units: i64,
+    /// The item's previous entry + 1 (0: none).
+    prev: u32,
+}
+
+impl Availability {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the units `location` can promise for `item`, replacing any earlier figure.
+    pub fn set(&mut self, location: &LocationId, item: &ItemId, units: i64) {
+        // Rows come item by item, so the item is usually the previous entry's.
+        let item = match self.entries.last() {
+            Some(last) if same_id(self.items.get(last.item as usize), item.as_str()) => last.item as usize,
+            _ => self.items.intern(item.as_str()),
+        };
+        if item == self.newest.len() {
+            self.newest.push(0);
+        }
+        let location = self.locations.intern(location.as_str());
+        let index = u32::try_from(self.entries.len() + 1).expect("fewer than 2^32 stock entries");
+        let prev = std::mem::replace(&mut self.newest[item], index);
+        self.entries.push(Entry { item: item as u32, location: location as u32, units, prev });
+    }
+
+    /// Makes room for `entries` more entries, at as many new locations, so filling it with them
+    /// does not reallocate.
+    pub fn reserve(&mut self, entries: usize) {
+        self.entries.reserve(entries);
+        self.locations.reserve(entries);
+    }
+
+    /// The units set for (`location`, `item`), if any.
+    pub fn get(&self, location: &LocationId, item: &ItemId) -> Option<i64> {
+        let location = self.locations.find(location.as_str())?;
+        let item = self.items.find(item.as_str())?;
+        self.of_item(item).find(|&(l, _)| l == location).map(|(_, units)| units)
+    }
+
+    /// Every current (location, item, units), in the order they were last set. For inspection:
+    /// each entry walks its item's chain.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, i64)> + '_ {
+        self.entries.iter().enumerate().filter_map(|(index, entry)| {
+            let newest = self.of_item_entries(entry.item as usize).find(|&(_, e)| e.location == entry.location);
+            (newest.map(|(at, _)| at) == Some(index)).then(|| {
+                (self.locations.get(entry.location as usize), self.items.get(entry.item as usize), entry.units)
+            })
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `(location, units)` of the interned `item`, newest first (superseded entries included:
+    /// the first one seen for a location is its current figure).
+    fn of_item(&self, item: usize) -> impl Iterator<Item = (usize, i64)> + '_ {
+        self.of_item_entries(item).map(|(_, entry)| (entry.location as usize, entry.units))
+    }
+
+    fn of_item_entries(&self, item: usize) -> impl Iterator<Item = (usize, &Entry)> + '_ {
+        let mut next = self.newest.get(item).copied().unwrap_or(0);
+        std::iter::from_fn(move || {
+            let at = next.checked_sub(1)? as usize;
+            let entry = &self.entries[at];
+            next = entry.prev;
+            Some((at, entry))
+        })
+    }
+}
+
+impl FromIterator<((LocationId, ItemId), i64)> for Availability {
+    fn from_iter<I: IntoIterator<Item = ((LocationId, ItemId), i64)>>(iter: I) -> Self {
+        let mut availability = Availability::new();
+        for ((location, item), units) in iter {
+            availability.set(&location, &item, units);
+        }
+        availability
+    }
+}
+
+impl std::fmt::Debug for Availability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter().map(|(location, item, units)| ((location, item), units))).finish()
+    }
+}
+
+/// Distinct ids numbered in the order first seen, stored back to back in one string.
+#[derive(Clone, Default)]
+struct Interner {
+    text: String,
+    /// Where each id ends in `text` (it starts where the previous one ends).
+    ends: Vec<usize>,
+    hashes: Vec<u64>,
+    /// Open addressing, linear probing: id number + 1, 0 for empty; a power of two long.
+    table: Vec<u32>,
+}
+
+impl Interner {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, n: usize) -> &str {
+        let start = if n == 0 { 0 } else { self.ends[n - 1] };
+        &self.text[start..self.ends[n]]
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.find_hashed(id, hash_id(id))
+    }
+
+    fn find_hashed(&self, id: &str, hash: u64) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let mut at = bucket(hash, mask);
+        loop {
+            let n = self.table[at].checked_sub(1)? as usize;
+            if self.hashes[n] == hash && same_id(self.get(n), id) {
+                return Some(n);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The number of `id`, numbering it if new.
+    fn intern(&mut self, id: &str) -> usize {
+        let hash = hash_id(id);
+        if let Some(n) = self.find_hashed(id, hash) {
+            return n;
+        }
+        let n = self.len();
+        if (n + 1) * 2 > self.table.len() {
+            self.rebuild((self.table.len() * 2).max(16));
+        }
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+        self.hashes.push(hash);
+        self.place(n, hash);
+        n
+    }
+
+    /// Room for `more` ids (of about 8 bytes) without reallocating or rebuilding the table.
+    fn reserve(&mut self, more: usize) {
+        self.text.reserve(more * 8);
+        self.ends.reserve(more);
+        self.hashes.reserve(more);
+        let size = ((self.len() + more) * 2).next_power_of_two().max(16);
+        if size > self.table.len() {
+            self.rebuild(size);
+        }
+    }
+
+    /// A table of `size` slots (a power of two) holding every id.
+    fn rebuild(&mut self, size: usize) {
+        self.table.clear();
+        self.table.resize(size, 0);
+        for n in 0..self.len() {
+            self.place(n, self.hashes[n]);
+        }
+    }
+
+    fn place(&mut self, n: usize, hash: u64) {
+        let mask = self.table.len() - 1;
+        let mut at = bucket(hash, mask);
+        while self.table[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.table[at] = u32::try_from(n + 1).expect("fewer than 2^32 ids");
+    }
+}
+
+/// A fast hash of a short id (FxHash-style, 8 bytes per step); not meant to resist crafted keys.
+fn hash_id(id: &str) -> u64 {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+    let step = |hash: u64, word: u64| (hash.rotate_left(26) ^ word).wrapping_mul(K);
+    let bytes = id.as_bytes();
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hash = step(0, bytes.len() as u64);
+    for chunk in &mut chunks {
+        hash = step(hash, u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Byte by byte: a copy into a buffer would call memcpy, slower for so few bytes.
+        let word = rest.iter().rev().fold(0_u64, |word, &byte| (word << 8) | u64::from(byte));
+        hash = step(hash, word);
+    }
+    hash
+}
+
+/// `a == b`, without a call to memcmp for ids of up to 16 bytes (most are).
+fn same_id(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    let word = |bytes: &[u8]| bytes.iter().rev().fold(0_u64, |word, &byte| (word << 8) | u64::from(byte));
+    let split = a.len().min(8);
+    word(&a[..split]) == word(&b[..split]) && word(&a[split..]) == word(&b[split..])
+}
+
+/// The table position of `hash` (`mask` is the table length - 1): its top bits, the only ones
+/// the last multiplication mixes with every byte of the id.
+fn bucket(hash: u64, mask: usize) -> usize {
+    (hash >> (64 - mask.count_ones())) as usize & mask
+}
 
 /// Units of one line taken from one location.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -202,33 +433,23 @@ pub struct CandidateExplanation {
 ///   lines, so the worst case is an extra shipment or two), and each round costs
 ///   O(locations x lines) where an exact search grows exponentially with the locations.
 pub fn plan(demands: &[Demand], locations: &[Location], availability: &Availability, strategy: Strategy) -> Plan {
-    let index = Index::new(demands, locations, availability);
-    let mut left: Vec<i64> = index.stock.iter().map(|s| s.unwrap_or(0)).collect();
-    let mut lines: Vec<LinePlan> = demands
-        .iter()
-        .map(|d| LinePlan {
-            line_id: d.line_id.clone(),
-            item_id: d.item_id.clone(),
-            picks: Vec::new(),
-            back_ordered: 0,
-        })
-        .collect();
-    let mut remaining: Vec<u32> = demands.iter().map(|d| d.quantity).collect();
+    let mut planner = Planner::new(demands, locations, availability);
     match strategy {
         Strategy::Nearest | Strategy::Priority => {
             for line in 0..demands.len() {
-                serve_ranked(&index, strategy, line, &mut left, &mut remaining, &mut lines);
+                planner.serve_ranked(strategy, line);
             }
         }
         Strategy::FewestShipments => {
             let (pickups, shipped): (Vec<usize>, Vec<usize>) =
                 (0..demands.len()).partition(|&i| demands[i].delivery == DeliveryMethod::PickUpAtStore);
             for line in pickups {
-                serve_ranked(&index, strategy, line, &mut left, &mut remaining, &mut lines);
+                planner.serve_ranked(strategy, line);
             }
-            serve_by_cover(&index, &shipped, &mut left, &mut remaining, &mut lines);
+            planner.serve_by_cover(&shipped);
         }
     }
+    let Planner { mut lines, remaining, .. } = planner;
     for (line, rest) in lines.iter_mut().zip(remaining) {
         line.back_ordered = rest;
     }
@@ -276,7 +497,7 @@ pub fn explain(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The index: locations, items and stock laid out in vectors so planning does no string hashing.
+// The explanation's index: every listed location (not only the stocked ones), items and stock.
 // ---------------------------------------------------------------------------------------------
 
 struct Index<'a> {
@@ -315,22 +536,12 @@ impl<'a> Index<'a> {
             .collect();
         let width = locations.len();
         let mut stock = vec![None; items.len() * width];
-        if availability.len() <= stock.len() {
-            // The usual case, a map of just the order's items: one pass, no key clones. The
-            // order of the pass is irrelevant: each entry lands in its own slot.
-            for ((location_id, item_id), &units) in availability {
-                if let (Some(&loc), Some(item)) =
-                    (by_id.get(location_id.as_str()), items.iter().position(|i| *i == item_id))
-                {
-                    stock[item * width + loc] = Some(units);
-                }
-            }
-        } else {
-            // A larger map (a whole stock table): look up only the slots we need.
-            for (item, item_id) in items.iter().enumerate() {
-                for (loc, location) in locations.iter().enumerate() {
-                    let key = (location.location_id.clone(), (*item_id).clone());
-                    stock[item * width + loc] = availability.get(&key).copied();
+        for (item, item_id) in items.iter().enumerate() {
+            let Some(interned) = availability.items.find(item_id.as_str()) else { continue };
+            // Newest first: the first figure seen for a location is its current one.
+            for (location, units) in availability.of_item(interned) {
+                if let Some(&loc) = by_id.get(availability.locations.get(location)) {
+                    stock[item * width + loc].get_or_insert(units);
                 }
             }
         }
@@ -435,141 +646,439 @@ fn cmp_distance(a: Option<f64>, b: Option<f64>) -> Ordering {
     }
 }
 
-/// Gives `line` `units` from `loc`, keeping the working stock and the line's need in step.
-fn take(
-    index: &Index<'_>,
-    line: usize,
+// ---------------------------------------------------------------------------------------------
+// The planner: the order's items, the stocked locations and the distances laid out in vectors
+// indexed by small integers, allocated once per order; deciding then does no hashing, no string
+// work and no allocation, and computes each distance at most once, only where it can matter.
+// ---------------------------------------------------------------------------------------------
+
+const UNSET: usize = usize::MAX;
+
+/// A location that holds stock of an item of the order: one per location id of the
+/// availability (numbered as it interns them), tied to that id's first entry in `locations`.
+#[derive(Clone, Copy)]
+struct Site {
+    /// Position in `locations`; `UNSET` when no location has this id (it serves nothing).
     loc: usize,
-    units: u32,
-    left: &mut [i64],
-    remaining: &mut [u32],
-    lines: &mut [LinePlan],
-) {
-    left[index.slot(line, loc)] -= i64::from(units);
-    remaining[line] -= units;
-    lines[line].picks.push(Pick { location_id: index.locations[loc].location_id.clone(), quantity: units });
+    /// Active and can ship.
+    ships: bool,
+    /// Active and offers pickup.
+    hands_over: bool,
+    priority: u32,
+    at: Point,
 }
 
-/// Units `line` can take from `loc` now: its remaining need capped by the stock left there.
-fn giveable(index: &Index<'_>, line: usize, loc: usize, left: &[i64], remaining: &[u32]) -> u32 {
-    let stock = left[index.slot(line, loc)].max(0);
-    // Bounded by `remaining`, so it fits a u32.
-    u32::try_from(stock.min(i64::from(remaining[line]))).unwrap_or(0)
+struct Planner<'a> {
+    demands: &'a [Demand],
+    locations: &'a [Location],
+    sites: Vec<Site>,
+    /// Per line, its item's row in `left`.
+    line_item: Vec<usize>,
+    /// Per line, its destination's row in `km`, or `UNSET` when unknown.
+    line_destination: Vec<usize>,
+    /// Per `PickUpAtStore` line, the site of its store (`UNSET`: none has stock).
+    line_store: Vec<usize>,
+    /// The order's distinct destinations, and the same as [`Point`]s.
+    destinations: Vec<(f64, f64)>,
+    points: Vec<Point>,
+    /// `destinations x sites` kilometres, each computed when first needed (NaN until then).
+    km: Vec<f64>,
+    /// `items x sites`: units still promisable (0 where the availability has no entry).
+    left: Vec<i64>,
+    remaining: Vec<u32>,
+    lines: Vec<LinePlan>,
+    /// Reused by each line: its candidate sites with the floor of their distance.
+    candidates: Vec<(Option<f64>, usize)>,
 }
 
-/// Serves one line from its eligible stocked locations in the strategy's ranking.
-fn serve_ranked(
-    index: &Index<'_>,
-    strategy: Strategy,
-    line: usize,
-    left: &mut [i64],
-    remaining: &mut [u32],
-    lines: &mut [LinePlan],
-) {
-    if remaining[line] == 0 {
-        return;
-    }
-    let mut candidates: Vec<(usize, Option<f64>)> = (0..index.locations.len())
-        .filter(|&loc| left[index.slot(line, loc)] > 0 && index.ineligible(line, loc).is_none())
-        .map(|loc| (loc, index.distance(line, loc)))
-        .collect();
-    candidates.sort_by(|&a, &b| index.rank(strategy, a, b));
-    for (loc, _) in candidates {
-        let units = giveable(index, line, loc, left, remaining);
-        if units > 0 {
-            take(index, line, loc, units, left, remaining, lines);
+impl<'a> Planner<'a> {
+    fn new(demands: &'a [Demand], locations: &'a [Location], availability: &Availability) -> Self {
+        let width = availability.locations.len();
+        // Each availability location to its first entry in `locations`.
+        let unlisted = Site { loc: UNSET, ships: false, hands_over: false, priority: 0, at: Point::new((0.0, 0.0)) };
+        let mut sites = vec![unlisted; width];
+        let mut tied = 0;
+        for (loc, location) in locations.iter().enumerate() {
+            if tied == width {
+                break;
+            }
+            if let Some(site) = availability.locations.find(location.location_id.as_str())
+                && sites[site].loc == UNSET
+            {
+                sites[site] = Site {
+                    loc,
+                    ships: location.active && location.can_ship,
+                    hands_over: location.active && location.can_pickup,
+                    priority: location.priority,
+                    at: Point::new(location.coordinates()),
+                };
+                tied += 1;
+            }
         }
-        if remaining[line] == 0 {
-            break;
+        // Orders have a handful of lines, so a linear scan beats hashing the item ids.
+        let mut items: Vec<&ItemId> = Vec::new();
+        let line_item = demands
+            .iter()
+            .map(|d| {
+                items.iter().position(|i| same_id(i.as_str(), d.item_id.as_str())).unwrap_or_else(|| {
+                    items.push(&d.item_id);
+                    items.len() - 1
+                })
+            })
+            .collect();
+        // `i64::MIN` marks a slot not yet set; it then reads as 0, and so does a figure of
+        // `i64::MIN` itself: at or below 0, either gives nothing.
+        let mut left: Vec<i64> = vec![i64::MIN; items.len() * width];
+        for (row, item) in items.iter().enumerate() {
+            let Some(item) = availability.items.find(item.as_str()) else { continue };
+            // Newest first: the first figure seen for a location is its current one.
+            for (site, units) in availability.of_item(item) {
+                let slot = &mut left[row * width + site];
+                if *slot == i64::MIN {
+                    *slot = units;
+                }
+            }
+        }
+        for slot in &mut left {
+            if *slot == i64::MIN {
+                *slot = 0;
+            }
+        }
+        let mut destinations: Vec<(f64, f64)> = Vec::new();
+        let line_destination = demands
+            .iter()
+            .map(|d| {
+                let point = match d.delivery {
+                    DeliveryMethod::ShipToStore => d
+                        .pickup_location
+                        .as_ref()
+                        .and_then(|id| locations.iter().find(|l| l.location_id == *id))
+                        .map(Location::coordinates),
+                    DeliveryMethod::ShipToAddress | DeliveryMethod::PickUpAtStore | DeliveryMethod::Email => {
+                        d.destination
+                    }
+                };
+                point.map_or(UNSET, |p| {
+                    let same = |q: &(f64, f64)| q.0.to_bits() == p.0.to_bits() && q.1.to_bits() == p.1.to_bits();
+                    destinations.iter().position(same).unwrap_or_else(|| {
+                        destinations.push(p);
+                        destinations.len() - 1
+                    })
+                })
+            })
+            .collect();
+        let line_store = demands
+            .iter()
+            .map(|d| match (d.delivery, &d.pickup_location) {
+                (DeliveryMethod::PickUpAtStore, Some(id)) => availability.locations.find(id.as_str()).unwrap_or(UNSET),
+                _ => UNSET,
+            })
+            .collect();
+        let lines = demands
+            .iter()
+            .map(|d| LinePlan {
+                line_id: d.line_id.clone(),
+                item_id: d.item_id.clone(),
+                picks: Vec::new(),
+                back_ordered: 0,
+            })
+            .collect();
+        Planner {
+            demands,
+            locations,
+            sites,
+            line_item,
+            line_destination,
+            line_store,
+            km: vec![f64::NAN; destinations.len() * width],
+            points: destinations.iter().map(|&p| Point::new(p)).collect(),
+            destinations,
+            left,
+            remaining: demands.iter().map(|d| d.quantity).collect(),
+            lines,
+            candidates: Vec::new(),
         }
     }
-}
 
-/// What one location would give the open lines now, and how far it is from them on average.
-struct Cover {
-    loc: usize,
-    units: u64,
-    mean_km: Option<f64>,
-}
+    /// Position of (this line's item, site) in `left`.
+    fn slot(&self, line: usize, site: usize) -> usize {
+        self.line_item[line] * self.sites.len() + site
+    }
 
-/// Greedy cover of the `open` lines (see [`plan`]).
-fn serve_by_cover(index: &Index<'_>, open: &[usize], left: &mut [i64], remaining: &mut [u32], lines: &mut [LinePlan]) {
-    // Simulated stock per open line's slot, reused across locations and rounds.
-    let mut scratch: Vec<(usize, i64)> = Vec::with_capacity(open.len());
-    loop {
-        let mut best: Option<Cover> = None;
-        for loc in 0..index.locations.len() {
-            let (units, served) = simulate(index, open, loc, left, remaining, &mut scratch);
-            if units == 0 || best.as_ref().is_some_and(|b| units < b.units) {
+    fn eligible(&self, line: usize, site: usize) -> bool {
+        match self.demands[line].delivery {
+            DeliveryMethod::PickUpAtStore => self.line_store[line] == site && self.sites[site].hands_over,
+            DeliveryMethod::ShipToAddress | DeliveryMethod::ShipToStore | DeliveryMethod::Email => {
+                self.sites[site].ships
+            }
+        }
+    }
+
+    /// Kilometres from `site` to the line's destination, computed once per destination.
+    fn distance(&mut self, line: usize, site: usize) -> Option<f64> {
+        let destination = self.line_destination[line];
+        if destination == UNSET {
+            return None;
+        }
+        let at = destination * self.sites.len() + site;
+        if self.km[at].is_nan() {
+            self.km[at] = self.locations[self.sites[site].loc].distance_km_to(self.destinations[destination]);
+        }
+        Some(self.km[at])
+    }
+
+    /// At most the kilometres `distance` returns, without trigonometry.
+    fn distance_floor(&self, line: usize, site: usize) -> Option<f64> {
+        let destination = self.line_destination[line];
+        (destination != UNSET).then(|| self.sites[site].at.km_floor(&self.points[destination]))
+    }
+
+    fn id(&self, site: usize) -> &str {
+        self.locations[self.sites[site].loc].location_id.as_str()
+    }
+
+    /// Whether the strategy ranks `a` before `b` for `line` (ids are distinct, so one is first).
+    fn ranks_before(&mut self, strategy: Strategy, line: usize, a: usize, b: usize) -> bool {
+        let by_priority = self.sites[a].priority.cmp(&self.sites[b].priority);
+        let first = match strategy {
+            Strategy::Priority if by_priority.is_ne() => by_priority,
+            Strategy::Priority => cmp_distance(self.distance(line, a), self.distance(line, b)),
+            Strategy::Nearest | Strategy::FewestShipments => {
+                cmp_distance(self.distance(line, a), self.distance(line, b)).then(by_priority)
+            }
+        };
+        first.then_with(|| self.id(a).cmp(self.id(b))).is_lt()
+    }
+
+    /// Gives `line` `units` from `site`, keeping the stock left and the line's need in step.
+    fn take(&mut self, line: usize, site: usize, units: u32) {
+        let slot = self.slot(line, site);
+        self.left[slot] -= i64::from(units);
+        self.remaining[line] -= units;
+        let location_id = self.locations[self.sites[site].loc].location_id.clone();
+        self.lines[line].picks.push(Pick { location_id, quantity: units });
+    }
+
+    /// Units `line` can take from `site` now: its remaining need capped by the stock left there.
+    fn giveable(&self, line: usize, site: usize) -> u32 {
+        let stock = self.left[self.slot(line, site)].max(0);
+        // Bounded by `remaining`, so it fits a u32.
+        u32::try_from(stock.min(i64::from(self.remaining[line]))).unwrap_or(0)
+    }
+
+    /// Serves one line from its eligible stocked sites in the strategy's ranking: the best one
+    /// gives what it can, then the best of the rest, until the line is served or none is left
+    /// (a site that gave without serving the line in full has nothing left for it).
+    fn serve_ranked(&mut self, strategy: Strategy, line: usize) {
+        if self.remaining[line] == 0 {
+            return;
+        }
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        for site in 0..self.sites.len() {
+            if self.left[self.slot(line, site)] > 0 && self.eligible(line, site) {
+                // Priority ranks by distance only among equals, and measures those.
+                let floor = if strategy == Strategy::Priority { None } else { self.distance_floor(line, site) };
+                candidates.push((floor, site));
+            }
+        }
+        while self.remaining[line] > 0 {
+            let best = match strategy {
+                Strategy::Priority => self.first_by_priority(line, &candidates),
+                Strategy::Nearest | Strategy::FewestShipments => self.nearest(line, &candidates),
+            };
+            let Some(site) = best else { break };
+            let units = self.giveable(line, site);
+            self.take(line, site, units);
+        }
+        self.candidates = candidates;
+    }
+
+    /// The nearest of `candidates` with stock left for `line` (then priority, then id). The one
+    /// with the least distance floor is measured first; after it, only those whose floor does
+    /// not exceed the best distance so far can be nearer, so only their distances are computed.
+    fn nearest(&mut self, line: usize, candidates: &[(Option<f64>, usize)]) -> Option<usize> {
+        let mut lowest: Option<(Option<f64>, usize)> = None;
+        for &(floor, site) in candidates {
+            if self.left[self.slot(line, site)] > 0 && lowest.is_none_or(|(f, _)| cmp_distance(floor, f).is_lt()) {
+                lowest = Some((floor, site));
+            }
+        }
+        let (_, first) = lowest?;
+        let mut best = (first, self.distance(line, first));
+        for &(floor, site) in candidates {
+            if site == first || self.left[self.slot(line, site)] <= 0 {
                 continue;
             }
-            let candidate = Cover { loc, units, mean_km: mean_distance(index, &served, loc) };
-            if best.as_ref().is_none_or(|b| better_cover(index, &candidate, b)) {
-                best = Some(candidate);
+            if let ((_, Some(best_km)), Some(floor)) = (best, floor)
+                && floor > best_km
+            {
+                continue;
+            }
+            let km = self.distance(line, site);
+            let (b, b_km) = best;
+            if cmp_distance(km, b_km)
+                .then(self.sites[site].priority.cmp(&self.sites[b].priority))
+                .then_with(|| self.id(site).cmp(self.id(b)))
+                .is_lt()
+            {
+                best = (site, km);
             }
         }
-        let Some(chosen) = best else { break };
-        for &line in open {
-            if index.ineligible(line, chosen.loc).is_none() {
-                let units = giveable(index, line, chosen.loc, left, remaining);
+        Some(best.0)
+    }
+
+    /// The first of `candidates` with stock left for `line` by priority, then distance, then id.
+    fn first_by_priority(&mut self, line: usize, candidates: &[(Option<f64>, usize)]) -> Option<usize> {
+        let mut best = UNSET;
+        for &(_, site) in candidates {
+            if self.left[self.slot(line, site)] > 0
+                && (best == UNSET || self.ranks_before(Strategy::Priority, line, site, best))
+            {
+                best = site;
+            }
+        }
+        (best != UNSET).then_some(best)
+    }
+
+    /// Greedy cover of the `open` lines, none of them picked up (see [`plan`]).
+    fn serve_by_cover(&mut self, open: &[usize]) {
+        let items = self.left.len() / self.sites.len().max(1);
+        // Reused across sites and rounds: simulated stock per item, the lines a site would
+        // serve, the sites giving the most units with the floor of their mean distance.
+        let mut simulated = vec![0_i64; items];
+        let mut served: Vec<usize> = Vec::with_capacity(open.len());
+        let mut tied: Vec<(Option<f64>, usize)> = Vec::new();
+        loop {
+            let mut most = 0_u64;
+            tied.clear();
+            for site in 0..self.sites.len() {
+                if !self.sites[site].ships {
+                    continue;
+                }
+                let units = self.simulate(open, site, &mut simulated, &mut served);
+                if units == 0 || units < most {
+                    continue;
+                }
+                if units > most {
+                    most = units;
+                    tied.clear();
+                }
+                tied.push((self.mean_distance_floor(&served, site), site));
+            }
+            if most == 0 {
+                break;
+            }
+            // Least mean distance (unknown last), then priority, then id. Sorted by floor, the
+            // sites whose floor exceeds the best mean found so far cannot beat it.
+            tied.sort_unstable_by(|a, b| cmp_distance(a.0, b.0));
+            let mut best: Option<(usize, Option<f64>)> = None;
+            for &(floor, site) in &tied {
+                match (best, floor) {
+                    (Some((_, Some(best_km))), Some(floor)) if floor > best_km => break,
+                    (Some((_, Some(_))), None) => break,
+                    _ => {}
+                }
+                self.simulate(open, site, &mut simulated, &mut served);
+                let mean_km = self.mean_distance(&served, site);
+                let before = |(b, b_km): (usize, Option<f64>)| {
+                    cmp_distance(mean_km, b_km)
+                        .then(self.sites[site].priority.cmp(&self.sites[b].priority))
+                        .then_with(|| self.id(site).cmp(self.id(b)))
+                        .is_lt()
+                };
+                if best.is_none_or(before) {
+                    best = Some((site, mean_km));
+                }
+            }
+            let Some((chosen, _)) = best else { break };
+            for &line in open {
+                let units = self.giveable(line, chosen);
                 if units > 0 {
-                    take(index, line, chosen.loc, units, left, remaining, lines);
+                    self.take(line, chosen, units);
                 }
             }
         }
     }
+
+    /// Units `site` would give the open lines served in order; `served` gets the lines that
+    /// would get some. Lines of the same item draw on the same simulated stock.
+    fn simulate(&self, open: &[usize], site: usize, simulated: &mut [i64], served: &mut Vec<usize>) -> u64 {
+        let width = self.sites.len();
+        for (item, stock) in simulated.iter_mut().enumerate() {
+            *stock = self.left[item * width + site];
+        }
+        served.clear();
+        let mut units = 0_u64;
+        for &line in open {
+            let need = self.remaining[line];
+            if need == 0 {
+                continue;
+            }
+            let stock = &mut simulated[self.line_item[line]];
+            let give = (*stock).max(0).min(i64::from(need));
+            if give > 0 {
+                *stock -= give;
+                units += give.unsigned_abs();
+                served.push(line);
+            }
+        }
+        units
+    }
+
+    /// Mean distance from `site` to the known destinations of `served`; `None` when none is known.
+    fn mean_distance(&mut self, served: &[usize], site: usize) -> Option<f64> {
+        let mut known = 0_usize;
+        let sum: f64 = served.iter().filter_map(|&line| self.distance(line, site)).inspect(|_| known += 1).sum();
+        (known > 0).then(|| sum / known as f64)
+    }
+
+    /// At most what `mean_distance` returns (a mean of floors).
+    fn mean_distance_floor(&self, served: &[usize], site: usize) -> Option<f64> {
+        let mut known = 0_usize;
+        let sum: f64 = served.iter().filter_map(|&line| self.distance_floor(line, site)).inspect(|_| known += 1).sum();
+        (known > 0).then(|| sum / known as f64)
+    }
 }
 
-/// Units `loc` would give the open lines served in order, and the lines that would get some.
-fn simulate(
-    index: &Index<'_>,
-    open: &[usize],
-    loc: usize,
-    left: &[i64],
-    remaining: &[u32],
-    scratch: &mut Vec<(usize, i64)>,
-) -> (u64, Vec<usize>) {
-    scratch.clear();
-    let mut units = 0_u64;
-    let mut served = Vec::new();
-    for &line in open {
-        if remaining[line] == 0 || index.ineligible(line, loc).is_some() {
-            continue;
-        }
-        let slot = index.slot(line, loc);
-        // Lines of the same item draw on the same simulated stock.
-        let stock = match scratch.iter_mut().find(|(s, _)| *s == slot) {
-            Some((_, stock)) => stock,
-            None => {
-                scratch.push((slot, left[slot]));
-                let last = scratch.len() - 1;
-                &mut scratch[last].1
-            }
-        };
-        let give = (*stock).max(0).min(i64::from(remaining[line]));
-        if give > 0 {
-            *stock -= give;
-            units += give.unsigned_abs();
-            served.push(line);
+/// A point in radians, with a lower bound of its latitude's cosine, to bound distances cheaply.
+#[derive(Clone, Copy)]
+struct Point {
+    latitude: f64,
+    longitude: f64,
+    cos_floor: f64,
+    /// Latitude within +-90 and longitude within +-180 degrees: the bound holds.
+    valid: bool,
+}
+
+impl Point {
+    fn new((latitude, longitude): (f64, f64)) -> Self {
+        let (lat, lon) = (latitude.to_radians(), longitude.to_radians());
+        // Taylor series of the cosine cut after a negative term: below it while |x| <= pi/2.
+        let (x2, x4, x6) = (lat * lat, lat.powi(4), lat.powi(6));
+        Point {
+            latitude: lat,
+            longitude: lon,
+            cos_floor: (1.0 - x2 / 2.0 + x4 / 24.0 - x6 / 720.0).max(0.0),
+            valid: latitude.abs() <= 90.0 && longitude.abs() <= 180.0,
         }
     }
-    (units, served)
-}
 
-/// Mean distance from `loc` to the known destinations of `served`; `None` when none is known.
-fn mean_distance(index: &Index<'_>, served: &[usize], loc: usize) -> Option<f64> {
-    let known: Vec<f64> = served.iter().filter_map(|&line| index.distance(line, loc)).collect();
-    (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
-}
-
-fn better_cover(index: &Index<'_>, a: &Cover, b: &Cover) -> bool {
-    let (la, lb) = (index.locations[a.loc], index.locations[b.loc]);
-    b.units
-        .cmp(&a.units)
-        .then_with(|| cmp_distance(a.mean_km, b.mean_km))
-        .then_with(|| la.priority.cmp(&lb.priority))
-        .then_with(|| la.location_id.cmp(&lb.location_id))
-        .is_lt()
+    /// A lower bound of `great_circle_km` between the two points, with no trigonometry: the
+    /// haversine with sin(x) >= x - x^3/6 on [0, pi/2], the cosine floors, asin(y) >= y, and a
+    /// margin (1 ppm + 1 mm) far above the rounding of either computation.
+    fn km_floor(&self, other: &Point) -> f64 {
+        if !(self.valid && other.valid) {
+            return f64::NEG_INFINITY;
+        }
+        let sin_floor = |x: f64| (x - x * x * x / 6.0).max(0.0);
+        let half_dlat = (self.latitude - other.latitude).abs() / 2.0;
+        let dlon = (self.longitude - other.longitude).abs();
+        // sin^2(dlon / 2) repeats every 2 pi and mirrors about pi.
+        let half_dlon = dlon.min(2.0 * std::f64::consts::PI - dlon).max(0.0) / 2.0;
+        let h = sin_floor(half_dlat).powi(2) + self.cos_floor * other.cos_floor * sin_floor(half_dlon).powi(2);
+        2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0) * (1.0 - 1e-6) - 1e-6
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,5 +1270,7 @@ impl LineContext<'_, '_> {
     }
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -305,9 +305,10 @@ async fn read_availability(
         if !rows.is_empty() {
             known.insert(item.clone());
         }
+        availability.reserve(rows.len());
         for row in rows {
             let level = row.level;
-            availability.insert((row.location_id, item.clone()), level.on_hand - level.reserved - level.safety_stock);
+            availability.set(&row.location_id, &item, level.on_hand - level.reserved - level.safety_stock);
         }
     }
     Ok((availability, known))

@@ -256,8 +256,12 @@ fn when_locations_tie_should_break_by_id_whatever_the_input_order() {
     for strategy in ALL_STRATEGIES {
         let forward = plan(&lines, &[a.clone(), b.clone()], &availability, strategy);
         let backward = plan(&lines, &[b.clone(), a.clone()], &availability, strategy);
-        // A new map has a new hash seed, so another iteration order; the plan must not care.
-        let rebuilt: Availability = availability.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        // The same stock set in the reverse order; the plan must not care.
+        let entries: Vec<(&str, &str, i64)> = availability.iter().collect();
+        let mut rebuilt = Availability::new();
+        for &(location, item, units) in entries.iter().rev() {
+            rebuilt.set(&loc_id(location), &ItemId::parse(item).unwrap(), units);
+        }
         assert_eq!(forward, backward, "{strategy}");
         assert_eq!(forward, plan(&lines, &[a.clone(), b.clone()], &rebuilt, strategy));
         assert_eq!(ids(&forward), ["DC-A"], "{strategy}");
@@ -277,7 +281,7 @@ fn when_availability_holds_other_items_too_should_plan_the_same() {
     let small = stock(&[("DC-ATL", "A", 1), ("DC-DAL", "A", 4)]);
     let mut large = small.clone();
     for n in 0..50 {
-        large.insert((loc_id("DC-ATL"), ItemId::parse(&format!("OTHER-{n}")).unwrap()), 7);
+        large.set(&loc_id("DC-ATL"), &ItemId::parse(&format!("OTHER-{n}")).unwrap(), 7);
     }
     let lines = [ship("1", "A", 3, ATLANTA)];
     assert_eq!(
@@ -462,7 +466,7 @@ fn random_case(rng: &mut StdRng) -> (Vec<Demand>, Vec<Location>, Availability) {
         for item in items {
             if rng.random_bool(0.7) {
                 let units = rng.random_range(-3..=10);
-                availability.insert((location.location_id.clone(), ItemId::parse(item).unwrap()), units);
+                availability.set(&location.location_id, &ItemId::parse(item).unwrap(), units);
             }
         }
     }
@@ -510,10 +514,10 @@ fn for_random_inputs_plans_should_be_complete_within_stock_eligible_maximal_and_
             }
             let left = |location: &LocationId, item: &ItemId| {
                 let key = (location.clone(), item.clone());
-                availability.get(&key).copied().unwrap_or(0) - taken.get(&key).copied().unwrap_or(0)
+                availability.get(location, item).unwrap_or(0) - taken.get(&key).copied().unwrap_or(0)
             };
             for ((location, item), units) in &taken {
-                assert!(*units <= availability.get(&(location.clone(), item.clone())).copied().unwrap_or(0).max(0));
+                assert!(*units <= availability.get(location, item).unwrap_or(0).max(0));
             }
             // Maximal: a back-ordered line has no eligible location with stock left.
             for (line, demand) in decided.lines.iter().zip(&demands) {
@@ -562,7 +566,7 @@ fn assert_single_location_when_possible(
                     .filter(|&&j| demands[j].item_id == *item)
                     .map(|&j| i64::from(demands[j].quantity))
                     .sum();
-                let have = availability.get(&(location.location_id.clone(), item.clone())).copied().unwrap_or(0);
+                let have = availability.get(&location.location_id, item).unwrap_or(0);
                 need <= have - used_by_pickups(&location.location_id, item)
             })
     });
@@ -570,5 +574,134 @@ fn assert_single_location_when_possible(
         let used: BTreeSet<&LocationId> =
             shipped.iter().flat_map(|&i| decided.lines[i].picks.iter().map(|p| &p.location_id)).collect();
         assert!(used.len() <= 1, "{context}: {used:?}");
+    }
+}
+
+#[test]
+fn when_stock_is_set_twice_for_a_location_and_item_should_keep_the_last_units() {
+    let (atl, dal) = (loc_id("DC-ATL"), loc_id("DC-DAL"));
+    let (a, b) = (ItemId::parse("A").unwrap(), ItemId::parse("B").unwrap());
+    let mut availability = Availability::new();
+    assert!(availability.is_empty());
+    availability.set(&atl, &a, 5);
+    availability.set(&dal, &a, 2);
+    availability.set(&atl, &b, 1);
+    availability.set(&atl, &a, -1);
+    assert_eq!(availability.get(&atl, &a), Some(-1));
+    assert_eq!(availability.get(&dal, &a), Some(2));
+    assert_eq!(availability.get(&dal, &b), None);
+    let entries: Vec<(&str, &str, i64)> = availability.iter().collect();
+    assert_eq!(entries, [("DC-DAL", "A", 2), ("DC-ATL", "B", 1), ("DC-ATL", "A", -1)]);
+    let locations = [dc("DC-ATL", ATLANTA), dc("DC-DAL", DALLAS)];
+    let decided = plan(&[ship("1", "A", 3, ATLANTA)], &locations, &availability, Strategy::Nearest);
+    assert_eq!(picks(&decided), vec![vec![p("DC-DAL", 2)]]);
+}
+
+// -----------------------------------------------------------------------------------------
+// The planner against the reference planner, on random inputs.
+// -----------------------------------------------------------------------------------------
+
+/// Random orders against random networks, with the same stock as both availabilities: location
+/// ids drawn from a small pool (so some are listed twice and some stocked but not listed), few
+/// points and priorities (so ties are common), stock that may be zero, negative or set twice.
+fn random_network_case(rng: &mut StdRng) -> (Vec<Demand>, Vec<Location>, Availability, reference::Availability) {
+    let pool: Vec<String> = (0..rng.random_range(1..=14)).map(|n| format!("L{n:02}")).collect();
+    let points = [ATLANTA, DALLAS, CHICAGO, LOS_ANGELES, (33.8, -84.4)];
+    let point = |rng: &mut StdRng| {
+        if rng.random_bool(0.8) {
+            points[rng.random_range(0..points.len())]
+        } else {
+            (rng.random_range(25.0..49.0), rng.random_range(-124.0..-67.0))
+        }
+    };
+    let locations: Vec<Location> = (0..rng.random_range(0..=pool.len() + 2))
+        .map(|_| {
+            let id = &pool[rng.random_range(0..pool.len())];
+            let at = point(rng);
+            let base = if rng.random_bool(0.5) { dc(id, at) } else { store(id, at) };
+            with(base, |l| {
+                l.priority = rng.random_range(1..=3);
+                l.active = rng.random_bool(0.8);
+                l.can_ship = rng.random_bool(0.75);
+                l.can_pickup = rng.random_bool(0.6);
+            })
+        })
+        .collect();
+    let items = ["A", "B", "C", "D", "E"];
+    let mut availability = Availability::new();
+    let mut map = reference::Availability::new();
+    for _ in 0..rng.random_range(0..=40) {
+        let location = loc_id(&pool[rng.random_range(0..pool.len())]);
+        let item = ItemId::parse(items[rng.random_range(0..items.len())]).unwrap();
+        let units = rng.random_range(-3..=10);
+        availability.set(&location, &item, units);
+        map.insert((location, item), units);
+    }
+    let demands = (0..rng.random_range(0..=7))
+        .map(|n| {
+            let delivery = DeliveryMethod::ALL[rng.random_range(0..DeliveryMethod::ALL.len())];
+            let pickup_location = match rng.random_range(0..6) {
+                0 => None,
+                1 => Some(loc_id("NOWHERE")),
+                _ => Some(loc_id(&pool[rng.random_range(0..pool.len())])),
+            };
+            Demand {
+                line_id: OrderLineId::parse(&format!("{n}")).unwrap(),
+                item_id: ItemId::parse(items[rng.random_range(0..items.len())]).unwrap(),
+                quantity: rng.random_range(0..=9),
+                delivery,
+                destination: rng.random_bool(0.85).then(|| point(rng)),
+                pickup_location,
+            }
+        })
+        .collect();
+    (demands, locations, availability, map)
+}
+
+const REFERENCE_CASES: u64 = 20_000;
+
+#[test]
+fn when_planning_random_orders_should_match_the_reference_planner() {
+    let mut rng = StdRng::seed_from_u64(0x0005_0c1e_f00d);
+    for case in 0..REFERENCE_CASES {
+        let (demands, locations, availability, map) = random_network_case(&mut rng);
+        for strategy in ALL_STRATEGIES {
+            assert_eq!(
+                plan(&demands, &locations, &availability, strategy),
+                reference::plan(&demands, &locations, &map, strategy),
+                "case {case}, {strategy}: {demands:#?} {locations:#?} {availability:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn distance_floors_should_never_exceed_the_distance() {
+    let mut rng = StdRng::seed_from_u64(0xf100_0001);
+    let point = |rng: &mut StdRng| match rng.random_range(0..4) {
+        0 => (rng.random_range(-90.0..=90.0), rng.random_range(-180.0..=180.0)),
+        1 => ([-90.0, 90.0, 0.0][rng.random_range(0..3)], [-180.0, 180.0, 0.0][rng.random_range(0..3)]),
+        _ => (rng.random_range(25.0..49.0), rng.random_range(-124.0..-67.0)),
+    };
+    for _ in 0..200_000 {
+        let a = point(&mut rng);
+        let b = match rng.random_range(0..3) {
+            0 => point(&mut rng),
+            1 => a,
+            _ => {
+                let step = 10f64.powi(rng.random_range(-12..0));
+                (
+                    (a.0 + step * rng.random_range(-1.0..1.0)).clamp(-90.0, 90.0),
+                    a.1 + step * rng.random_range(-1.0..1.0),
+                )
+            }
+        };
+        let km = crate::domain::location::great_circle_km(a, b);
+        let floor = Point::new(a).km_floor(&Point::new(b));
+        assert!(floor <= km, "{a:?} {b:?}: floor {floor} above {km}");
+        // Tight where orders are: mid latitudes, up to a few hundred kilometres.
+        if a.0.abs().max(b.0.abs()) <= 60.0 && b.1.abs() <= 180.0 && km <= 1000.0 {
+            assert!(floor >= km * 0.99 - 0.01, "{a:?} {b:?}: floor {floor} too loose for {km}");
+        }
     }
 }
