@@ -16,6 +16,7 @@ use crate::http::auth::Caller;
 use crate::http::body::parse_json;
 use crate::http::envelope::{manhattan_error, manhattan_ok};
 use crate::service::inventory::{self, StockRowResponse};
+use crate::service::stock::{self, ShardCountRequest};
 
 /// The `data` of `POST /inventory/api/supply`: every row as it stands after the update.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -104,6 +105,39 @@ pub async fn get_availability(
             };
             manhattan_ok(StatusCode::OK, data, "Availability found", uri.path())
         }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn put_stock_shards(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(item_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let req: ShardCountRequest = parse_json(&body)?;
+        stock::set_shards(&state.deps, &caller.tenant, &item_id, &req).await
+    }
+    .await;
+    match result {
+        Ok(shards) => {
+            let message = format!("Stock of {item_id} kept in {} shards", shards.shard_count);
+            manhattan_ok(StatusCode::OK, shards, &message, uri.path())
+        }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn get_stock_shards(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(item_id): Path<String>,
+) -> Response {
+    match stock::get_shards(&state.deps, &caller.tenant, &item_id).await {
+        Ok(shards) => manhattan_ok(StatusCode::OK, shards, "Stock shards found", uri.path()),
         Err(err) => manhattan_error(&err, uri.path()),
     }
 }

@@ -29,6 +29,7 @@ use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueNa
 pub(crate) mod journal;
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory;
+use crate::service::stock::{self, StockMove};
 use crate::service::{commit, orders, outbox};
 use crate::store::{self, entity};
 
@@ -65,23 +66,21 @@ pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {
 /// Net change of `reserved` per stock row: positive reserves, negative releases.
 type StockDeltas = BTreeMap<(LocationId, ItemId), i64>;
 
-/// The guarded update that moves `delta` units of a row into (or out of) `reserved`.
-pub(crate) fn reservation(
-    tenant: &TenantId,
-    location: &LocationId,
-    item: &ItemId,
-    delta: i64,
-    now: chrono::DateTime<chrono::Utc>,
-) -> WriteOp {
+/// The guarded update that moves `delta` units of a stock shard row into (or out of) `reserved`.
+pub(crate) fn reservation(tenant: &TenantId, m: &StockMove, delta: i64, now: chrono::DateTime<chrono::Utc>) -> WriteOp {
     // `reservedAt` tells reconciliation whether the allocation indexes can have caught up yet.
     let update = Update::new()
         .set(inventory::RESERVED_AT, keys::timestamp(now))
         .add("reserved", delta)
         .add("available", -delta)
         .add(entity::VERSION, 1);
-    // Reserving needs the units to be there; releasing only needs the row.
+    // Reserving needs the units to be there, on this shard; releasing only needs the row.
     let condition = if delta > 0 { Condition::AtLeast("available".into(), delta) } else { Condition::Exists };
-    WriteOp::Update { key: keys::stock(tenant, item, location), update, condition: Some(condition) }
+    WriteOp::Update {
+        key: keys::stock_shard(tenant, &m.item_id, &m.location_id, m.shard),
+        update,
+        condition: Some(condition),
+    }
 }
 
 /// One allocation change before it is written: the stock it moves, the documents it retires
@@ -110,13 +109,10 @@ enum Written {
 /// Writes a change all or nothing: one transaction when it fits, else a journal that claims
 /// the documents first, moves the stock in chunks and finishes in one transaction.
 async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Change) -> OmsResult<Written> {
+    // Which shards of each row the stock moves on; none have the units any more: plan again.
+    let Some(moves) = stock::moves_for(deps, tenant, &change.deltas).await? else { return Ok(Written::Raced) };
     let now = deps.clock.now();
-    let mut writes: Vec<WriteOp> = change
-        .deltas
-        .iter()
-        .filter(|(_, delta)| **delta != 0)
-        .map(|((location, item), delta)| reservation(tenant, location, item, *delta, now))
-        .collect();
+    let mut writes: Vec<WriteOp> = moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
     if let Some(status) = change.kind.retires_as() {
         for doc in &change.retired {
             writes.push(retire(tenant, doc, status, user, now)?.1);
@@ -146,7 +142,7 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         journal::Kind::Reallocate => 0,
     };
     journal::check_size(change.retired.len(), change.created.len(), orders)?;
-    let plan = journal::Journal::new(deps, tenant, change.kind, user, &change.deltas, &change.retired, change.created);
+    let plan = journal::Journal::new(deps, tenant, change.kind, user, moves, &change.retired, change.created);
     match journal::run(deps, plan, &change.retired, change.allocate).await? {
         journal::Ending::Finished => {
             if change.kind == journal::Kind::Allocate {

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Allocation, AllocationId, AllocationStatus, Deps, ItemId, LocationId, MAX_TRANSACTION_ITEMS, OmsError, OmsResult,
-    OrderId, StockDeltas, StoreError, TenantId, WriteOp, allocation_item, cancel_order_writes, keys, load_allocations,
-    outbox, reservation, retire,
+    Allocation, AllocationId, AllocationStatus, Deps, MAX_TRANSACTION_ITEMS, OmsError, OmsResult, OrderId, StockMove,
+    StoreError, TenantId, WriteOp, allocation_item, cancel_order_writes, keys, load_allocations, outbox, reservation,
+    retire,
 };
 use crate::domain::ids::UserId;
 use crate::ports::{Condition, Item, Key, Update};
@@ -74,15 +74,6 @@ impl Stage {
     }
 }
 
-/// `delta` units of an item into (positive) or out of (negative) `reserved` at a location.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StockMove {
-    pub location_id: LocationId,
-    pub item_id: ItemId,
-    pub delta: i64,
-}
-
 /// The idempotency claim of the request that started a journal (see `service::commit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,7 +94,7 @@ pub(crate) struct Journal {
     pub stage: Stage,
     /// Forward: chunks applied; back: chunks still to undo.
     pub step: usize,
-    /// Reservations (positive) first, then releases.
+    /// Shard moves, reservations (positive) first, then releases.
     pub moves: Vec<StockMove>,
     /// Source documents claimed by this journal, retired at the finish.
     pub claimed: Vec<AllocationId>,
@@ -118,19 +109,11 @@ impl Journal {
         tenant: &TenantId,
         kind: Kind,
         user: &UserId,
-        deltas: &StockDeltas,
+        mut moves: Vec<StockMove>,
         claimed: &[Allocation],
         created: Vec<Allocation>,
     ) -> Journal {
-        let mut moves: Vec<StockMove> = deltas
-            .iter()
-            .filter(|(_, delta)| **delta != 0)
-            .map(|((location, item), delta)| StockMove {
-                location_id: location.clone(),
-                item_id: item.clone(),
-                delta: *delta,
-            })
-            .collect();
+        moves.retain(|m| m.delta != 0);
         // Reservations first: only they can fail, and then only reservations need undoing.
         moves.sort_by_key(|m| m.delta < 0);
         Journal {
@@ -305,7 +288,7 @@ pub(crate) async fn drive(
 type StepResult = Result<Option<Ending>, StoreError>;
 
 fn move_write(tenant: &TenantId, m: &StockMove, sign: i64, now: DateTime<Utc>) -> WriteOp {
-    reservation(tenant, &m.location_id, &m.item_id, sign * m.delta, now)
+    reservation(tenant, m, sign * m.delta, now)
 }
 
 async fn forward_chunk(deps: &Deps, journal: &Journal, step: usize) -> StepResult {
@@ -494,12 +477,18 @@ mod tests {
     fn when_moves_are_planned_reservations_should_come_before_releases() {
         let deps = Deps::embedded(crate::sqlite::SqliteDb::in_memory().unwrap()).unwrap();
         let tenant = TenantId::parse("t").unwrap();
-        let mut deltas = StockDeltas::new();
-        for (i, delta) in [-2, 3, -1, 4, 0].into_iter().enumerate() {
-            deltas.insert((LocationId::parse(&format!("L{i}")).unwrap(), ItemId::parse("I").unwrap()), delta);
-        }
+        let moves = [-2, 3, -1, 4, 0]
+            .into_iter()
+            .enumerate()
+            .map(|(i, delta)| StockMove {
+                location_id: crate::domain::ids::LocationId::parse(&format!("L{i}")).unwrap(),
+                item_id: crate::domain::ids::ItemId::parse("I").unwrap(),
+                shard: 0,
+                delta,
+            })
+            .collect();
         let user = UserId::parse("u").unwrap();
-        let journal = Journal::new(&deps, &tenant, Kind::Reallocate, &user, &deltas, &[], Vec::new());
+        let journal = Journal::new(&deps, &tenant, Kind::Reallocate, &user, moves, &[], Vec::new());
         let signs: Vec<i64> = journal.moves.iter().map(|m| m.delta).collect();
         assert_eq!(signs, vec![3, 4, -2, -1]);
     }
