@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::domain::ids::ItemId;
 use crate::domain::inventory::SupplyRequest;
 use crate::domain::location::UpsertLocationRequest;
+use crate::error::OmsError;
 use crate::http::SharedState;
 use crate::http::auth::Caller;
 use crate::http::body::parse_json;
@@ -117,7 +118,13 @@ pub async fn put_stock_shards(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let req: ShardCountRequest = parse_json(&body)?;
+        // A struct also reads from an array (`[8]`): only an object is the documented body.
+        let req = match parse_json::<serde_json::Value>(&body)? {
+            serde_json::Value::Object(fields) => ShardCountRequest { shard_count: fields.get("ShardCount").cloned() },
+            _ => {
+                return Err(OmsError::BadRequest("the request body must be a JSON object: {\"ShardCount\": 8}".into()));
+            }
+        };
         stock::set_shards(&state.deps, &caller.tenant, &item_id, &req).await
     }
     .await;
