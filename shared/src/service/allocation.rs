@@ -295,7 +295,11 @@ async fn read_availability(
 ) -> OmsResult<(Availability, BTreeSet<ItemId>)> {
     let mut availability = Availability::new();
     let mut known = BTreeSet::new();
-    let reads = items.iter().map(|item| inventory::availability(deps, tenant, item.as_str()));
+    // Planning reads need not be consistent: every reservation it plans is guarded.
+    let reads = items.iter().map(|item| async move {
+        let (_, rows) = stock::item_shards(deps, tenant, item, stock::Read::Eventual).await?;
+        OmsResult::Ok((item.clone(), stock::by_location(rows)))
+    });
     for result in futures::future::join_all(reads).await {
         let (item, rows) = result?;
         if !rows.is_empty() {

@@ -267,6 +267,6 @@ async fn check_locations_exist(deps: &Deps, tenant: &TenantId, lines: &[SupplyLi
 /// A sharded item's row at a location is the sum of its shards.
 pub async fn availability(deps: &Deps, tenant: &TenantId, item: &str) -> OmsResult<(ItemId, Vec<StockRow>)> {
     let item = ItemId::parse_at("ItemId", item)?;
-    let (_, rows) = stock::item_shards(deps, tenant, &item).await?;
+    let (_, rows) = stock::item_shards(deps, tenant, &item, stock::Read::Consistent).await?;
     Ok((item, stock::by_location(rows)))
 }

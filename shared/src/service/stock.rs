@@ -69,11 +69,27 @@ pub async fn shard_settings(
     Ok(items.iter().map(|item| (item.clone(), found.remove(item).unwrap_or_default())).collect())
 }
 
+/// How a reader reads the stock: consistently, or eventually (half the read capacity of every
+/// shard's partition) when what it reads only plans writes that guard themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Consistent,
+    Eventual,
+}
+
 /// Every shard row of `item` at every location, with the item's shard setting: shard 0's
 /// partition (which also holds the setting), then the other shards' partitions at once.
-pub async fn item_shards(deps: &Deps, tenant: &TenantId, item: &ItemId) -> OmsResult<(ShardSetting, Vec<StockRow>)> {
-    let first =
-        store::query_all(deps.store.as_ref(), Query::partition(keys::stock_shard_partition(tenant, item, 0))).await?;
+pub async fn item_shards(
+    deps: &Deps,
+    tenant: &TenantId,
+    item: &ItemId,
+    read: Read,
+) -> OmsResult<(ShardSetting, Vec<StockRow>)> {
+    let query = |shard: u32| {
+        let query = Query::partition(keys::stock_shard_partition(tenant, item, shard));
+        if read == Read::Eventual { query.eventually_consistent() } else { query }
+    };
+    let first = store::query_all(deps.store.as_ref(), query(0)).await?;
     let mut setting = ShardSetting::default();
     let mut rows = Vec::new();
     for found in &first {
@@ -83,9 +99,7 @@ pub async fn item_shards(deps: &Deps, tenant: &TenantId, item: &ItemId) -> OmsRe
             rows.push(StockRow::from_item(found)?);
         }
     }
-    let others = setting.count.shards().skip(1).map(|shard| {
-        store::query_all(deps.store.as_ref(), Query::partition(keys::stock_shard_partition(tenant, item, shard)))
-    });
+    let others = setting.count.shards().skip(1).map(|shard| store::query_all(deps.store.as_ref(), query(shard)));
     for page in futures::future::join_all(others).await {
         for found in page? {
             rows.push(StockRow::from_item(&found)?);
@@ -139,10 +153,11 @@ pub(crate) struct StockMove {
 }
 
 /// The shard moves that make the net changes `deltas` of (location, item) stock. An item with
-/// one shard moves its one row (its guard decides). A sharded item's rows are read, and each
-/// change goes to shards picked from a random start (so concurrent writers spread over the
-/// shards), falling back to the others. `None` when no shards have the units any more: the
-/// caller plans again from fresh stock.
+/// one shard moves its one row (its guard decides). A sharded item's change starts at a random
+/// shard (so concurrent writers spread over the shards): when that shard can take it alone, only
+/// that shard is read; otherwise every shard is read and the change goes to one that can take
+/// it, or to several. `None` when the shards together no longer have the units: the caller plans
+/// again from fresh stock.
 pub(crate) async fn moves_for(
     deps: &Deps,
     tenant: &TenantId,
@@ -153,42 +168,59 @@ pub(crate) async fn moves_for(
     let items: BTreeSet<ItemId> = changing.iter().map(|(_, item, _)| (*item).clone()).collect();
     let settings = if items.is_empty() { HashMap::new() } else { shard_settings(deps, tenant, &items).await? };
     let count = |item: &ItemId| settings.get(item).map_or(ShardCount::ONE, |s| s.count);
-    let wanted: Vec<Key> = changing
-        .iter()
-        .filter(|(_, item, _)| count(item) > ShardCount::ONE)
-        .flat_map(|(location, item, _)| count(item).shards().map(|k| keys::stock_shard(tenant, item, location, k)))
-        .collect();
-    let mut levels: HashMap<(LocationId, ItemId), Vec<ShardLevel>> = HashMap::new();
-    if !wanted.is_empty() {
-        for found in deps.store.batch_get(&wanted).await? {
-            let row = StockRow::from_item(&found)?;
-            let available = found.get("available").and_then(Value::as_i64).unwrap_or_else(|| row.level.raw_available());
-            levels.entry((row.location_id.clone(), row.item_id.clone())).or_default().push(ShardLevel {
-                shard: row.shard,
-                available,
-                reserved: row.level.reserved,
-            });
+    let one = |location: &LocationId, item: &ItemId, shard: u32, delta: i64| StockMove {
+        location_id: location.clone(),
+        item_id: item.clone(),
+        shard,
+        delta,
+    };
+    let mut moves = Vec::new();
+    let mut sharded = Vec::new();
+    for (location, item, delta) in changing {
+        match count(item).get() {
+            1 => moves.push(one(location, item, 0, delta)),
+            n => sharded.push((location, item, delta, rand::random_range(0..n))),
         }
     }
-    let mut moves = Vec::new();
-    for (location, item, delta) in changing {
-        let n = count(item).get();
-        if n == 1 {
-            moves.push(StockMove { location_id: location.clone(), item_id: item.clone(), shard: 0, delta });
-            continue;
+    if sharded.is_empty() {
+        return Ok(Some(moves));
+    }
+    let starts: Vec<Key> = sharded.iter().map(|(l, i, _, start)| keys::stock_shard(tenant, i, l, *start)).collect();
+    let first = shard_levels(deps, &starts).await?;
+    let mut rest = Vec::new();
+    for (location, item, delta, start) in sharded {
+        let fits = first
+            .get(&(location.clone(), item.clone(), start))
+            .is_some_and(|s| if delta > 0 { s.available >= delta } else { s.reserved >= -delta });
+        if fits {
+            moves.push(one(location, item, start, delta));
+        } else {
+            rest.push((location, item, delta, start));
         }
-        let mut shards = levels.remove(&(location.clone(), item.clone())).unwrap_or_default();
-        shards.sort_by_key(|s| s.shard);
-        let start = rand::random_range(0..n) as usize;
-        let Some(picked) = stock_shards::pick(&shards, start, delta) else { return Ok(None) };
-        moves.extend(picked.into_iter().map(|(shard, delta)| StockMove {
-            location_id: location.clone(),
-            item_id: item.clone(),
-            shard,
-            delta,
-        }));
+    }
+    let wanted: Vec<Key> =
+        rest.iter().flat_map(|(l, i, _, _)| count(i).shards().map(|k| keys::stock_shard(tenant, i, l, k))).collect();
+    let all = if wanted.is_empty() { HashMap::new() } else { shard_levels(deps, &wanted).await? };
+    for (location, item, delta, start) in rest {
+        let shards: Vec<ShardLevel> =
+            count(item).shards().filter_map(|k| all.get(&(location.clone(), item.clone(), k)).copied()).collect();
+        let from = shards.iter().position(|s| s.shard >= start).unwrap_or(0);
+        let Some(picked) = stock_shards::pick(&shards, from, delta) else { return Ok(None) };
+        moves.extend(picked.into_iter().map(|(shard, delta)| one(location, item, shard, delta)));
     }
     Ok(Some(moves))
+}
+
+/// The shard rows at `wanted` that exist, as reservations see them (one consistent batch read).
+async fn shard_levels(deps: &Deps, wanted: &[Key]) -> OmsResult<HashMap<(LocationId, ItemId, u32), ShardLevel>> {
+    let mut levels = HashMap::new();
+    for found in deps.store.batch_get(wanted).await? {
+        let row = StockRow::from_item(&found)?;
+        let available = found.get("available").and_then(Value::as_i64).unwrap_or_else(|| row.level.raw_available());
+        let level = ShardLevel { shard: row.shard, available, reserved: row.level.reserved };
+        levels.insert((row.location_id, row.item_id, row.shard), level);
+    }
+    Ok(levels)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -275,7 +307,7 @@ fn response(item: ItemId, count: ShardCount, rows: Vec<StockRow>) -> StockShards
 /// `GET /inventory/api/item/{ItemId}/stockShards`: the item's shard count and every shard.
 pub async fn get_shards(deps: &Deps, tenant: &TenantId, item: &str) -> OmsResult<StockShardsResponse> {
     let item = ItemId::parse_at("ItemId", item)?;
-    let (setting, rows) = item_shards(deps, tenant, &item).await?;
+    let (setting, rows) = item_shards(deps, tenant, &item, Read::Consistent).await?;
     Ok(response(item, setting.count, rows))
 }
 
@@ -300,7 +332,7 @@ pub async fn set_shards(
                 "a large allocation change is moving stock of {item}; retry when it has finished"
             )));
         }
-        let (setting, rows) = item_shards(deps, tenant, &item).await?;
+        let (setting, rows) = item_shards(deps, tenant, &item, Read::Consistent).await?;
         let now = deps.clock.now();
         let mut by_location: BTreeMap<LocationId, Vec<StockRow>> = BTreeMap::new();
         for row in rows {
