@@ -4,10 +4,14 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::http::{Method, StatusCode};
 use common::{TestApp, location};
+use oms_core::deps::Deps;
 use oms_core::domain::ids::{ItemId, LocationId, TenantId};
-use oms_core::ports::Update;
+use oms_core::ports::{ItemStore, StoreError, Update, WriteOp};
 use serde_json::{Value, json};
 
 const SUPPLY: &str = "/inventory/api/supply";
@@ -78,6 +82,27 @@ async fn assert_zero_drift(app: &TestApp) {
     let reconcile = app.fabric(Method::POST, "/allocation/reconcile", Some(&json!({}))).await;
     assert_eq!(reconcile.status, StatusCode::OK, "{}", reconcile.body);
     assert_eq!(reconcile.body["drift"], json!([]), "{}", reconcile.body);
+}
+
+/// Passes everything through until the `fail_from`-th transaction: from there the store is gone.
+struct DiesMidway {
+    inner: Arc<dyn ItemStore>,
+    transactions: AtomicUsize,
+    fail_from: usize,
+}
+
+#[async_trait::async_trait]
+impl common::Intercept for DiesMidway {
+    fn inner(&self) -> &dyn ItemStore {
+        self.inner.as_ref()
+    }
+
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
+        if self.transactions.fetch_add(1, Ordering::SeqCst) + 1 >= self.fail_from {
+            return Err(StoreError::Unavailable("the store went away".into()));
+        }
+        self.inner.transact(writes).await
+    }
 }
 
 fn tenant() -> TenantId {
@@ -275,6 +300,50 @@ on_both_backends! {
         let shards = shards_at(&app, "SKU-1", "DC-1").await;
         assert_eq!((sum(&shards, "Reserved"), sum(&shards, "OnHand")), (3, 12));
         assert!(shards.iter().all(|s| s["Reserved"].as_i64().unwrap() >= 0), "{shards:?}");
+        assert_zero_drift(&app).await;
+    }
+
+    when_a_journaled_cancel_of_a_sharded_item_dies_midway_resharding_should_wait_for_it_and_lose_no_unit => |app| {
+        let (app, clock) = common::with_clock(app);
+        dc(&app, "DC-1").await;
+        // Two items of 64 shards, one unit each: cancelling 64 units of both is 128 shard
+        // releases, too many for one transaction, so the change goes through a journal.
+        assert_eq!(supply(&app, "Sync", &[("DC-1", "SKU-1", 64), ("DC-1", "SKU-2", 64)]).await.status, StatusCode::OK);
+        set_shards(&app, "SKU-1", 64).await;
+        set_shards(&app, "SKU-2", 64).await;
+        let mut both = common::sample_order("O-1");
+        let mut second = both["OrderLine"][0].clone();
+        both["OrderLine"][0]["Quantity"] = json!(64);
+        second["OrderLineId"] = json!("2");
+        second["ItemId"] = json!("SKU-2");
+        second["Quantity"] = json!(64);
+        both["OrderLine"].as_array_mut().unwrap().push(second);
+        assert_eq!(app.post("/order/api/order/order", &both).await.status, StatusCode::OK);
+        let ids = allocate(&app, "O-1").await;
+        assert_eq!(sum(&shards_at(&app, "SKU-1", "DC-1").await, "Reserved"), 64);
+
+        // The claim and the first chunk of releases commit; then the store goes away.
+        let dying = Arc::new(common::Intercepted(DiesMidway { inner: app.deps.store.clone(), transactions: AtomicUsize::new(0), fail_from: 3 }));
+        let dying = common::app_on(Deps { store: dying, ..app.deps.clone() }, app.backend);
+        let path = format!("/allocation/cancel/{}", ids.join(","));
+        assert_eq!(dying.fabric(Method::PUT, &path, None).await.status, StatusCode::SERVICE_UNAVAILABLE);
+        let busy = app.put(&shards_path("SKU-1"), &json!({"ShardCount": 2})).await;
+        assert_eq!(busy.status, StatusCode::CONFLICT, "the journal moves shards that resharding would delete: {}", busy.body);
+        assert!(busy.message().contains("large allocation change is moving stock of SKU-1"), "{}", busy.body);
+        assert_eq!(app.get(&shards_path("SKU-1")).await.data()["ShardCount"], 64);
+
+        clock.advance(chrono::TimeDelta::seconds(120));
+        let repaired = app.fabric(Method::POST, "/allocation/reconcile", Some(&json!({"repair": true}))).await;
+        assert_eq!(repaired.status, StatusCode::OK, "{}", repaired.body);
+        let two = set_shards(&app, "SKU-1", 2).await;
+        assert_eq!((two.data()["Locations"][0]["OnHand"].as_i64(), two.data()["Locations"][0]["Reserved"].as_i64()), (Some(64), Some(0)), "{}", two.body);
+        for item in ["SKU-1", "SKU-2"] {
+            let shards = shards_at(&app, item, "DC-1").await;
+            assert_eq!((sum(&shards, "OnHand"), sum(&shards, "Reserved")), (64, 0), "{item}: {shards:?}");
+            assert_no_shard_oversold(&shards);
+        }
+        let doc = app.fabric(Method::GET, &format!("/allocation/{}", ids[0]), None).await.body;
+        assert_eq!(doc["statusCode"], "CANCELLED", "{doc}");
         assert_zero_drift(&app).await;
     }
 

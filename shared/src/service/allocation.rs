@@ -110,9 +110,9 @@ enum Written {
 /// the documents first, moves the stock in chunks and finishes in one transaction.
 async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Change) -> OmsResult<Written> {
     // Which shards of each row the stock moves on; none have the units any more: plan again.
-    let Some(moves) = stock::moves_for(deps, tenant, &change.deltas).await? else { return Ok(Written::Raced) };
+    let Some(stock) = stock::moves_for(deps, tenant, &change.deltas).await? else { return Ok(Written::Raced) };
     let now = deps.clock.now();
-    let mut writes: Vec<WriteOp> = moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
+    let mut writes: Vec<WriteOp> = stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
     if let Some(status) = change.kind.retires_as() {
         for doc in &change.retired {
             writes.push(retire(tenant, doc, status, user, now)?.1);
@@ -141,9 +141,10 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         journal::Kind::Allocate => 1,
         journal::Kind::Reallocate => 0,
     };
-    journal::check_size(change.retired.len(), change.created.len(), orders)?;
-    let plan = journal::Journal::new(deps, tenant, change.kind, user, moves, &change.retired, change.created);
-    match journal::run(deps, plan, &change.retired, change.allocate).await? {
+    let holds = stock.hold_settings(tenant);
+    journal::check_size(change.retired.len() + holds.len(), change.created.len(), orders)?;
+    let plan = journal::Journal::new(deps, tenant, change.kind, user, stock.moves, &change.retired, change.created);
+    match journal::run(deps, plan, &change.retired, holds, change.allocate).await? {
         journal::Ending::Finished => {
             if change.kind == journal::Kind::Allocate {
                 outbox::deliver(deps, change.messages).await;

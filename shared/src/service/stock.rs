@@ -152,6 +152,31 @@ pub(crate) struct StockMove {
     pub delta: i64,
 }
 
+/// The shard moves of a change, and the shard settings of its sharded items as they were read.
+pub(crate) struct StockPlan {
+    pub moves: Vec<StockMove>,
+    /// (item, version of its shard setting) of every item with more than one shard.
+    pub settings: Vec<(ItemId, u64)>,
+}
+
+impl StockPlan {
+    /// The writes that hold the shard settings the moves were picked for: each bumps a
+    /// setting's version under the version read. A journal's claim carries them, so a
+    /// resharding that read the setting before the claim fails and finds the journal, and one
+    /// that committed since the moves were picked fails the claim: a journal never moves stock
+    /// on a shard a resharding deleted.
+    pub fn hold_settings(&self, tenant: &TenantId) -> Vec<WriteOp> {
+        self.settings
+            .iter()
+            .map(|(item, version)| WriteOp::Update {
+                key: keys::stock_shard_count(tenant, item),
+                update: crate::ports::Update::new().add(entity::VERSION, 1),
+                condition: Some(Condition::version_is(*version)),
+            })
+            .collect()
+    }
+}
+
 /// The shard moves that make the net changes `deltas` of (location, item) stock. An item with
 /// one shard moves its one row (its guard decides). A sharded item's change starts at a random
 /// shard (so concurrent writers spread over the shards): when that shard can take it alone, only
@@ -162,7 +187,7 @@ pub(crate) async fn moves_for(
     deps: &Deps,
     tenant: &TenantId,
     deltas: &BTreeMap<(LocationId, ItemId), i64>,
-) -> OmsResult<Option<Vec<StockMove>>> {
+) -> OmsResult<Option<StockPlan>> {
     let changing: Vec<(&LocationId, &ItemId, i64)> =
         deltas.iter().filter(|(_, delta)| **delta != 0).map(|((l, i), d)| (l, i, *d)).collect();
     let items: BTreeSet<ItemId> = changing.iter().map(|(_, item, _)| (*item).clone()).collect();
@@ -174,6 +199,11 @@ pub(crate) async fn moves_for(
         shard,
         delta,
     };
+    let settings: Vec<(ItemId, u64)> = settings
+        .iter()
+        .filter(|(_, s)| s.count > ShardCount::ONE)
+        .filter_map(|(item, s)| s.version.map(|v| (item.clone(), v)))
+        .collect();
     let mut moves = Vec::new();
     let mut sharded = Vec::new();
     for (location, item, delta) in changing {
@@ -183,7 +213,7 @@ pub(crate) async fn moves_for(
         }
     }
     if sharded.is_empty() {
-        return Ok(Some(moves));
+        return Ok(Some(StockPlan { moves, settings }));
     }
     let starts: Vec<Key> = sharded.iter().map(|(l, i, _, start)| keys::stock_shard(tenant, i, l, *start)).collect();
     let first = shard_levels(deps, &starts).await?;
@@ -208,7 +238,7 @@ pub(crate) async fn moves_for(
         let Some(picked) = stock_shards::pick(&shards, from, delta) else { return Ok(None) };
         moves.extend(picked.into_iter().map(|(shard, delta)| one(location, item, shard, delta)));
     }
-    Ok(Some(moves))
+    Ok(Some(StockPlan { moves, settings }))
 }
 
 /// The shard rows at `wanted` that exist, as reservations see them (one consistent batch read).

@@ -2,7 +2,8 @@
 //! reallocation of many lines, a large order). Guards first, then stock, then documents:
 //!
 //! 1. claim: one transaction writes the journal and claims every source document (a
-//!    version-checked `pendingOperation`), so no other request moves the same units;
+//!    version-checked `pendingOperation`), so no other request moves the same units, and holds
+//!    the shard setting of every sharded item it moves, so no resharding deletes a shard under it;
 //! 2. stock: reservations first (they may fail: the stock went elsewhere), then releases, in
 //!    chunks; each chunk advances the journal's `step` under a condition, so it applies exactly
 //!    once whoever drives the journal;
@@ -215,18 +216,22 @@ pub(super) fn check_size(claimed: usize, created: usize, orders: usize) -> OmsRe
     Ok(())
 }
 
-/// Starts `journal` (claiming `sources` at the versions read) and drives it to its end.
+/// Starts `journal` (claiming `sources` at the versions read, holding the shard settings of
+/// `hold_settings`) and drives it to its end.
 /// `Err(TransactionCanceled)` from the claim means a source changed since it was read.
 pub(super) async fn run(
     deps: &Deps,
     journal: Journal,
     sources: &[Allocation],
+    hold_settings: Vec<WriteOp>,
     allocate: Option<AllocateFinish>,
 ) -> Result<Ending, OmsError> {
     let mut claim = vec![WriteOp::Put {
         item: entity::to_item(&journal.key(), &journal, 0, &[])?,
         condition: Some(Condition::NotExists),
     }];
+    // The shard settings its moves were picked for: no resharding runs under this journal.
+    claim.extend(hold_settings);
     for doc in sources {
         claim.push(WriteOp::Update {
             key: keys::allocation(&journal.tenant, &doc.allocation_id),
