@@ -105,6 +105,51 @@ impl common::Intercept for DiesMidway {
     }
 }
 
+/// Before the resharding's transaction commits (the first one that writes a shard count), runs
+/// a cancel through a store that dies right after the cancel's journal claims its documents.
+struct CancelFirst {
+    inner: Arc<dyn ItemStore>,
+    cancel: tokio::sync::Mutex<Option<(TestApp, String)>>,
+}
+
+#[async_trait::async_trait]
+impl common::Intercept for CancelFirst {
+    fn inner(&self) -> &dyn ItemStore {
+        self.inner.as_ref()
+    }
+
+    async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
+        let reshards = writes.iter().any(|w| {
+            matches!(w, WriteOp::Put { item, .. } if item.get("SK").and_then(Value::as_str) == Some(oms_core::keys::STOCK_SHARD_COUNT_SK))
+        });
+        if reshards && let Some((app, path)) = self.cancel.lock().await.take() {
+            let died = app.fabric(Method::PUT, &path, None).await;
+            assert_eq!(died.status, StatusCode::SERVICE_UNAVAILABLE, "{}", died.body);
+        }
+        self.inner.transact(writes).await
+    }
+}
+
+/// O-1: 64 units of SKU-1 and of SKU-2 (64 shards, one unit each) allocated at DC-1; cancelling
+/// it releases 128 shards, too many for one transaction, so the cancel goes through a journal.
+async fn two_sharded_lines(app: &TestApp) -> Vec<String> {
+    dc(app, "DC-1").await;
+    assert_eq!(supply(app, "Sync", &[("DC-1", "SKU-1", 64), ("DC-1", "SKU-2", 64)]).await.status, StatusCode::OK);
+    set_shards(app, "SKU-1", 64).await;
+    set_shards(app, "SKU-2", 64).await;
+    let mut both = common::sample_order("O-1");
+    let mut second = both["OrderLine"][0].clone();
+    both["OrderLine"][0]["Quantity"] = json!(64);
+    second["OrderLineId"] = json!("2");
+    second["ItemId"] = json!("SKU-2");
+    second["Quantity"] = json!(64);
+    both["OrderLine"].as_array_mut().unwrap().push(second);
+    assert_eq!(app.post("/order/api/order/order", &both).await.status, StatusCode::OK);
+    let ids = allocate(app, "O-1").await;
+    assert_eq!(sum(&shards_at(app, "SKU-1", "DC-1").await, "Reserved"), 64);
+    ids
+}
+
 fn tenant() -> TenantId {
     TenantId::parse("demo").unwrap()
 }
@@ -305,22 +350,7 @@ on_both_backends! {
 
     when_a_journaled_cancel_of_a_sharded_item_dies_midway_resharding_should_wait_for_it_and_lose_no_unit => |app| {
         let (app, clock) = common::with_clock(app);
-        dc(&app, "DC-1").await;
-        // Two items of 64 shards, one unit each: cancelling 64 units of both is 128 shard
-        // releases, too many for one transaction, so the change goes through a journal.
-        assert_eq!(supply(&app, "Sync", &[("DC-1", "SKU-1", 64), ("DC-1", "SKU-2", 64)]).await.status, StatusCode::OK);
-        set_shards(&app, "SKU-1", 64).await;
-        set_shards(&app, "SKU-2", 64).await;
-        let mut both = common::sample_order("O-1");
-        let mut second = both["OrderLine"][0].clone();
-        both["OrderLine"][0]["Quantity"] = json!(64);
-        second["OrderLineId"] = json!("2");
-        second["ItemId"] = json!("SKU-2");
-        second["Quantity"] = json!(64);
-        both["OrderLine"].as_array_mut().unwrap().push(second);
-        assert_eq!(app.post("/order/api/order/order", &both).await.status, StatusCode::OK);
-        let ids = allocate(&app, "O-1").await;
-        assert_eq!(sum(&shards_at(&app, "SKU-1", "DC-1").await, "Reserved"), 64);
+        let ids = two_sharded_lines(&app).await;
 
         // The claim and the first chunk of releases commit; then the store goes away.
         let dying = Arc::new(common::Intercepted(DiesMidway { inner: app.deps.store.clone(), transactions: AtomicUsize::new(0), fail_from: 3 }));
@@ -344,6 +374,32 @@ on_both_backends! {
         }
         let doc = app.fabric(Method::GET, &format!("/allocation/{}", ids[0]), None).await.body;
         assert_eq!(doc["statusCode"], "CANCELLED", "{doc}");
+        assert_zero_drift(&app).await;
+    }
+
+    when_a_journal_claims_its_documents_while_a_resharding_is_under_way_the_resharding_should_wait_for_it => |app| {
+        let (app, clock) = common::with_clock(app);
+        let ids = two_sharded_lines(&app).await;
+        // The cancel's journal claims between the resharding's reads and its commit, then dies.
+        let dying = Arc::new(common::Intercepted(DiesMidway { inner: app.deps.store.clone(), transactions: AtomicUsize::new(0), fail_from: 2 }));
+        let dying = common::app_on(Deps { store: dying, ..app.deps.clone() }, app.backend);
+        let path = format!("/allocation/cancel/{}", ids.join(","));
+        let racing = Arc::new(common::Intercepted(CancelFirst { inner: app.deps.store.clone(), cancel: tokio::sync::Mutex::new(Some((dying, path.clone()))) }));
+        let racing = common::app_on(Deps { store: racing, ..app.deps.clone() }, app.backend);
+        let reshard = racing.put(&shards_path("SKU-1"), &json!({"ShardCount": 2})).await;
+        assert_eq!(reshard.status, StatusCode::CONFLICT, "the journal holds the shard count it moves stock for: {}", reshard.body);
+        assert_eq!(app.get(&shards_path("SKU-1")).await.data()["ShardCount"], 64);
+
+        clock.advance(chrono::TimeDelta::seconds(120));
+        let finished = app.fabric(Method::PUT, &path, None).await;
+        assert_eq!(finished.status, StatusCode::OK, "the journal is driven to its end: {}", finished.body);
+        assert_eq!(finished.body[0]["statusCode"], "CANCELLED");
+        set_shards(&app, "SKU-1", 2).await;
+        for item in ["SKU-1", "SKU-2"] {
+            let shards = shards_at(&app, item, "DC-1").await;
+            assert_eq!((sum(&shards, "OnHand"), sum(&shards, "Reserved")), (64, 0), "{item}: {shards:?}");
+            assert_no_shard_oversold(&shards);
+        }
         assert_zero_drift(&app).await;
     }
 
