@@ -23,7 +23,7 @@ pub fn location(t: &TenantId, id: &LocationId) -> Key {
 }
 
 /// Stock of one item: one partition per item, one row per location, so availability of an
-/// item is a single query.
+/// unsharded item is a single query (a sharded item's shard 0, see [`stock_shard_partition`]).
 pub fn stock_partition(t: &TenantId, item: &ItemId) -> String {
     format!("{}#STOCK#{}", tenant(t), item.as_str())
 }

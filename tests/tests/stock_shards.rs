@@ -403,6 +403,18 @@ on_both_backends! {
         assert_zero_drift(&app).await;
     }
 
+    when_a_stock_row_is_still_listed_under_the_unsharded_index_partition_reconcile_should_check_it => |app| {
+        dc(&app, "DC-1").await;
+        assert_eq!(supply(&app, "Sync", &[("DC-1", "SKU-1", 9)]).await.status, StatusCode::OK);
+        // As a row written before the listing was sharded: listed under the tenant's one partition.
+        let key = oms_core::keys::stock(&tenant(), &ItemId::parse("SKU-1").unwrap(), &LocationId::parse("DC-1").unwrap());
+        let legacy = Update::new().set("GSI2PK", oms_core::keys::stock_rows(&tenant())).add("reserved", 2).add("available", -2);
+        app.deps.store.update(&key, legacy, None).await.unwrap();
+        let report = app.fabric(Method::POST, "/allocation/reconcile", Some(&json!({}))).await;
+        assert_eq!(report.body["stockRowsChecked"], 1, "{}", report.body);
+        assert_eq!(report.body["drift"][0]["drift"], 2, "{}", report.body);
+    }
+
     when_64_allocators_compete_for_one_item_over_8_shards_should_sell_every_unit_once_and_oversell_none => |app| {
         dc(&app, "DC-1").await;
         assert_eq!(supply(&app, "Sync", &[("DC-1", "SKU-HOT", 40)]).await.status, StatusCode::OK);

@@ -3,7 +3,9 @@
 //! A stock row keeps `onHand`, `reserved`, `safetyStock` and `available` = onHand - reserved -
 //! safetyStock (may be negative after a count below reservations). Reservations change
 //! `reserved`/`available` with one guarded atomic update (`available >= q`); supply changes are
-//! version-guarded writes that retry when a reservation slipped in between.
+//! version-guarded writes that retry when a reservation slipped in between. A hot item's stock
+//! at a location may be kept in several such rows (shards, see `service::stock`): supply and
+//! availability work on their sum.
 
 use std::collections::{BTreeSet, HashMap};
 
