@@ -96,6 +96,9 @@ struct Change {
     /// The order and change-tracker writes of an allocation.
     allocate: Option<journal::AllocateFinish>,
     messages: Vec<outbox::OutboxMessage>,
+    /// Shard settings planning read with the stock (any setting read will do: the writes are
+    /// guarded); the change reads those of its other items.
+    shard_settings: stock::ShardSettings,
 }
 
 /// How writing a change went.
@@ -110,7 +113,8 @@ enum Written {
 /// the documents first, moves the stock in chunks and finishes in one transaction.
 async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Change) -> OmsResult<Written> {
     // Which shards of each row the stock moves on; none have the units any more: plan again.
-    let Some(stock) = stock::moves_for(deps, tenant, &change.deltas).await? else { return Ok(Written::Raced) };
+    let moves = stock::moves_for(deps, tenant, &change.deltas, change.shard_settings).await?;
+    let Some(stock) = moves else { return Ok(Written::Raced) };
     let now = deps.clock.now();
     let mut writes: Vec<WriteOp> = stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
     if let Some(status) = change.kind.retires_as() {
@@ -288,21 +292,24 @@ async fn live_allocations_of_order(deps: &Deps, tenant: &TenantId, order: &Order
     Ok(allocations_of_order(deps, tenant, order).await?.into_iter().filter(|a| a.status_code.is_live()).collect())
 }
 
-/// Units of each item still promisable at each location (stock rows of the given items).
+/// Units of each item still promisable at each location (stock rows of the given items), the
+/// items that have stock rows, and the items' shard settings as read with them.
 async fn read_availability(
     deps: &Deps,
     tenant: &TenantId,
     items: &BTreeSet<ItemId>,
-) -> OmsResult<(Availability, BTreeSet<ItemId>)> {
+) -> OmsResult<(Availability, BTreeSet<ItemId>, stock::ShardSettings)> {
     let mut availability = Availability::new();
     let mut known = BTreeSet::new();
+    let mut settings = stock::ShardSettings::new();
     // Planning reads need not be consistent: every reservation it plans is guarded.
     let reads = items.iter().map(|item| async move {
-        let (_, rows) = stock::item_shards(deps, tenant, item, stock::Read::Eventual).await?;
-        OmsResult::Ok((item.clone(), stock::by_location(rows)))
+        let (setting, rows) = stock::item_shards(deps, tenant, item, stock::Read::Eventual).await?;
+        OmsResult::Ok((item.clone(), setting, stock::by_location(rows)))
     });
     for result in futures::future::join_all(reads).await {
-        let (item, rows) = result?;
+        let (item, setting, rows) = result?;
+        settings.insert(item.clone(), setting);
         if !rows.is_empty() {
             known.insert(item.clone());
         }
@@ -311,7 +318,7 @@ async fn read_availability(
             availability.insert((row.location_id, item.clone()), level.on_hand - level.reserved - level.safety_stock);
         }
     }
-    Ok((availability, known))
+    Ok((availability, known, settings))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -557,7 +564,7 @@ async fn allocate(
         };
         let demands = demands(&order);
         let items: BTreeSet<ItemId> = demands.iter().map(|d| d.item_id.clone()).collect();
-        let (availability, known) = read_availability(deps, tenant, &items).await?;
+        let (availability, known, shard_settings) = read_availability(deps, tenant, &items).await?;
         if let Some(unknown) = items.iter().find(|i| !known.contains(*i)) {
             let line = order.lines.iter().position(|l| &l.item_id == unknown && outstanding(l) > 0).unwrap_or(0);
             let message = format!("item {unknown} is not stocked at any location");
@@ -606,6 +613,7 @@ async fn allocate(
             others: Vec::new(),
             allocate: Some(journal::AllocateFinish { order: order_item, guard, tracker }),
             messages: vec![message],
+            shard_settings: shard_settings.clone(),
         };
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => {
@@ -676,6 +684,7 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
             others,
             allocate: None,
             messages,
+            shard_settings: stock::ShardSettings::new(),
         };
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => return read_in_order(deps, tenant, &ids).await,
@@ -778,6 +787,7 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
             others: Vec::new(),
             allocate: None,
             messages: Vec::new(),
+            shard_settings: stock::ShardSettings::new(),
         };
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => return Ok(created),
@@ -877,7 +887,7 @@ async fn reallocation_plan(
         })
         .collect();
     let items: BTreeSet<ItemId> = moving.iter().map(|i| i.item_id.clone()).collect();
-    let (availability, _) = read_availability(deps, tenant, &items).await?;
+    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
     let candidates: Vec<Location> = match target {
         Some(target) if target == &source.location_num => {
             return Err(OmsError::validation(
@@ -1071,7 +1081,7 @@ pub async fn explain(
         .ok_or_else(|| OmsError::order_not_found(order_id.as_str()))?;
     let demands = demands(&order);
     let items: BTreeSet<ItemId> = demands.iter().map(|d| d.item_id.clone()).collect();
-    let (availability, _) = read_availability(deps, tenant, &items).await?;
+    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
     let locations = inventory::list_locations(deps, tenant).await?;
     let strategy = settings(deps, tenant).await?.strategy;
     let explanation = sourcing::explain(&demands, &locations, &availability, strategy);

@@ -54,6 +54,9 @@ impl ShardSetting {
     }
 }
 
+/// Shard settings by item.
+pub type ShardSettings = HashMap<ItemId, ShardSetting>;
+
 /// The shard settings of `items` (one batch read); items never set have one shard.
 pub async fn shard_settings(
     deps: &Deps,
@@ -187,11 +190,18 @@ pub(crate) async fn moves_for(
     deps: &Deps,
     tenant: &TenantId,
     deltas: &BTreeMap<(LocationId, ItemId), i64>,
+    known: ShardSettings,
 ) -> OmsResult<Option<StockPlan>> {
     let changing: Vec<(&LocationId, &ItemId, i64)> =
         deltas.iter().filter(|(_, delta)| **delta != 0).map(|((l, i), d)| (l, i, *d)).collect();
-    let items: BTreeSet<ItemId> = changing.iter().map(|(_, item, _)| (*item).clone()).collect();
-    let settings = if items.is_empty() { HashMap::new() } else { shard_settings(deps, tenant, &items).await? };
+    // Settings planning read are kept (every move is guarded, and a journal's hold fails on a
+    // setting changed since): a hot item's allocation reads no more of shard 0's partition.
+    let unknown: BTreeSet<ItemId> =
+        changing.iter().map(|(_, item, _)| (*item).clone()).filter(|item| !known.contains_key(item)).collect();
+    let mut settings = known;
+    if !unknown.is_empty() {
+        settings.extend(shard_settings(deps, tenant, &unknown).await?);
+    }
     let count = |item: &ItemId| settings.get(item).map_or(ShardCount::ONE, |s| s.count);
     let one = |location: &LocationId, item: &ItemId, shard: u32, delta: i64| StockMove {
         location_id: location.clone(),
@@ -199,9 +209,9 @@ pub(crate) async fn moves_for(
         shard,
         delta,
     };
-    let settings: Vec<(ItemId, u64)> = settings
+    let held: Vec<(ItemId, u64)> = settings
         .iter()
-        .filter(|(_, s)| s.count > ShardCount::ONE)
+        .filter(|(item, s)| s.count > ShardCount::ONE && changing.iter().any(|(_, changed, _)| changed == item))
         .filter_map(|(item, s)| s.version.map(|v| (item.clone(), v)))
         .collect();
     let mut moves = Vec::new();
@@ -213,7 +223,7 @@ pub(crate) async fn moves_for(
         }
     }
     if sharded.is_empty() {
-        return Ok(Some(StockPlan { moves, settings }));
+        return Ok(Some(StockPlan { moves, settings: held }));
     }
     let starts: Vec<Key> = sharded.iter().map(|(l, i, _, start)| keys::stock_shard(tenant, i, l, *start)).collect();
     let first = shard_levels(deps, &starts).await?;
@@ -238,7 +248,7 @@ pub(crate) async fn moves_for(
         let Some(picked) = stock_shards::pick(&shards, from, delta) else { return Ok(None) };
         moves.extend(picked.into_iter().map(|(shard, delta)| one(location, item, shard, delta)));
     }
-    Ok(Some(StockPlan { moves, settings }))
+    Ok(Some(StockPlan { moves, settings: held }))
 }
 
 /// The shard rows at `wanted` that exist, as reservations see them (one consistent batch read).
