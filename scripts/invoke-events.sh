@@ -13,7 +13,7 @@ ROOT=$PWD
 # Writes go to the state order: the GETs read what the PUT/POSTs created; the consumer and the
 # relay run last, over what the HTTP functions enqueued.
 ORDER=(
-    location-put location-get supply-post availability-get order-save order-get
+    location-put location-get supply-post availability-get stock-shards-put stock-shards-get order-save order-get
     allocation-settings-put allocation-settings-get allocation-create allocation-get allocation-update
     allocation-query allocation-explain allocation-reconcile allocation-reallocate allocation-cancel
     change-tracker-consumer outbox-relay

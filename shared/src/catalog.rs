@@ -18,7 +18,7 @@ pub mod permission {
         (ORDER_READ, "read orders (Get Order)"),
         (ORDER_WRITE, "create and update orders (Save Order)"),
         (INVENTORY_READ, "read locations and availability"),
-        (INVENTORY_WRITE, "upsert locations, sync and adjust supply"),
+        (INVENTORY_WRITE, "upsert locations, sync and adjust supply, shard a hot item's stock"),
         (ALLOCATION_READ, "read, query and explain allocations; read allocation settings"),
         (ALLOCATION_WRITE, "allocate orders, update, reallocate and cancel allocations"),
         (ALLOCATION_ADMIN, "reconcile reservations and change allocation settings"),
@@ -83,6 +83,8 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     http("location-get", "GET", "/inventory/api/location/{LocationId}", permission::INVENTORY_READ),
     http("supply-post", "POST", "/inventory/api/supply", permission::INVENTORY_WRITE),
     http("availability-get", "GET", "/inventory/api/availability/itemId/{ItemId}", permission::INVENTORY_READ),
+    http("stock-shards-put", "PUT", "/inventory/api/item/{ItemId}/stockShards", permission::INVENTORY_WRITE),
+    http("stock-shards-get", "GET", "/inventory/api/item/{ItemId}/stockShards", permission::INVENTORY_READ),
     // Documented as `POST /allocation/`: API Gateway route keys cannot end in `/` (it routes
     // `/allocation/` here), and the router answers both forms.
     fabric("allocation-create", "POST", "/allocation", permission::ALLOCATION_WRITE, true),

@@ -23,7 +23,7 @@ pub fn location(t: &TenantId, id: &LocationId) -> Key {
 }
 
 /// Stock of one item: one partition per item, one row per location, so availability of an
-/// item is a single query.
+/// unsharded item is a single query (a sharded item's shard 0, see [`stock_shard_partition`]).
 pub fn stock_partition(t: &TenantId, item: &ItemId) -> String {
     format!("{}#STOCK#{}", tenant(t), item.as_str())
 }
@@ -31,6 +31,31 @@ pub fn stock_partition(t: &TenantId, item: &ItemId) -> String {
 pub fn stock(t: &TenantId, item: &ItemId, location: &LocationId) -> Key {
     Key::new(stock_partition(t, item), location.as_str())
 }
+
+/// Partition of shard `shard` of an item's stock. Shard 0 is the item's own partition (the
+/// row an unsharded item has always had); shard k > 0 gets a partition of its own
+/// (`...#STOCK#SKU-1#S3`), so DynamoDB can spread a hot item's shards over its partitions.
+/// Ids cannot contain `#`, so no item's partition looks like another's shard.
+pub fn stock_shard_partition(t: &TenantId, item: &ItemId, shard: u32) -> String {
+    match shard {
+        0 => stock_partition(t, item),
+        k => format!("{}#S{k}", stock_partition(t, item)),
+    }
+}
+
+/// Shard `shard` of the stock of `item` at `location`; shard 0 is [`stock`].
+pub fn stock_shard(t: &TenantId, item: &ItemId, location: &LocationId, shard: u32) -> Key {
+    Key::new(stock_shard_partition(t, item, shard), location.as_str())
+}
+
+/// How many shards an item's stock has at every location. It sits in shard 0's partition under a
+/// sort key no location id can take (ids cannot contain `#`), and is absent for one shard.
+pub fn stock_shard_count(t: &TenantId, item: &ItemId) -> Key {
+    Key::new(stock_partition(t, item), STOCK_SHARD_COUNT_SK)
+}
+
+/// Sort key of [`stock_shard_count`], which readers of the stock partition skip.
+pub const STOCK_SHARD_COUNT_SK: &str = "#SHARDS";
 
 pub fn idempotency(t: &TenantId, route: &str, key: &str) -> Key {
     Key::new(format!("{}#IDEM#{route}#{key}", tenant(t)), "IDEM")
@@ -61,8 +86,12 @@ fn outbox_shard(shard: u32) -> String {
 /// GSI1 partition (`OUTBOX#07`) that lists the outbox record `id` among undelivered messages of
 /// every tenant, chosen by FNV-1a of the id: stable across builds, unlike the std hasher.
 pub fn outbox_index_partition(id: &str) -> String {
-    let hash = id.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
-    outbox_shard(hash % OUTBOX_SHARDS)
+    outbox_shard(fnv1a(id) % OUTBOX_SHARDS)
+}
+
+/// FNV-1a: stable across builds, unlike the std hasher.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
 /// Every GSI1 partition of the outbox index: the relay reads them all.
@@ -112,9 +141,36 @@ pub fn allocations_of_order(t: &TenantId, order: &OrderId) -> String {
     format!("{}#ORDERALLOC#{}", tenant(t), order.as_str())
 }
 
-/// GSI2 partition that lists every stock row of a tenant (reconciliation).
+/// GSI2 partition that listed every stock row of a tenant before the listing was sharded: rows
+/// written since only reservations touched them are still listed here (reconcile reads it too).
 pub fn stock_rows(t: &TenantId) -> String {
     format!("{}#STOCK", tenant(t))
+}
+
+/// Shards of the stock-row listing (GSI2) of a tenant. The index projects every attribute, so
+/// each reservation also writes the row's index entry: one index partition for all of a
+/// tenant's stock would cap every item's reservations together at one partition's write rate.
+pub const STOCK_INDEX_SHARDS: u32 = 16;
+
+/// GSI2 partition (`T#t#STOCK#07`) that lists one stock shard row, by FNV-1a of item, location
+/// and shard, so the shards of a hot item land in different index partitions.
+pub fn stock_rows_partition(t: &TenantId, item: &ItemId, location: &LocationId, shard: u32) -> String {
+    let text = format!("{item}#{location}#{shard}");
+    format!("{}#{:02}", stock_rows(t), fnv1a(&text) % STOCK_INDEX_SHARDS)
+}
+
+/// Every GSI2 partition that lists the tenant's stock rows, the unsharded one included.
+pub fn stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String> {
+    let base = stock_rows(t);
+    std::iter::once(base.clone()).chain((0..STOCK_INDEX_SHARDS).map(move |n| format!("{base}#{n:02}")))
+}
+
+/// GSI2 sort key of a stock shard row.
+pub fn stock_rows_sort(item: &ItemId, location: &LocationId, shard: u32) -> String {
+    match shard {
+        0 => format!("{item}#{location}"),
+        k => format!("{item}#{location}#S{k}"),
+    }
 }
 
 /// Allocation settings of a tenant (strategy).

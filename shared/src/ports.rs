@@ -168,11 +168,22 @@ pub struct Query {
     /// Opaque cursor returned by the previous page.
     pub cursor: Option<String>,
     pub ascending: bool,
+    /// Table reads are consistent unless this is set (an index read never is): half the read
+    /// capacity, for readers whose writes are guarded anyway.
+    pub eventually_consistent: bool,
 }
 
 impl Query {
     pub fn partition(pk: impl Into<String>) -> Self {
-        Self { index: None, pk: pk.into(), sk: SkRange::All, limit: None, cursor: None, ascending: true }
+        Self {
+            index: None,
+            pk: pk.into(),
+            sk: SkRange::All,
+            limit: None,
+            cursor: None,
+            ascending: true,
+            eventually_consistent: false,
+        }
     }
     pub fn on(mut self, index: Index) -> Self {
         self.index = Some(index);
@@ -192,6 +203,10 @@ impl Query {
     }
     pub fn descending(mut self) -> Self {
         self.ascending = false;
+        self
+    }
+    pub fn eventually_consistent(mut self) -> Self {
+        self.eventually_consistent = true;
         self
     }
 }

@@ -28,6 +28,8 @@ const HTTP_EVENTS: &[(&str, &str)] = &[
     ("location-get", include_str!("../../events/location-get.json")),
     ("supply-post", include_str!("../../events/supply-post.json")),
     ("availability-get", include_str!("../../events/availability-get.json")),
+    ("stock-shards-put", include_str!("../../events/stock-shards-put.json")),
+    ("stock-shards-get", include_str!("../../events/stock-shards-get.json")),
     ("order-save", include_str!("../../events/order-save.json")),
     ("order-get", include_str!("../../events/order-get.json")),
     ("allocation-settings-put", include_str!("../../events/allocation-settings-put.json")),

@@ -206,6 +206,12 @@ impl StockLevel {
         self.on_hand.saturating_sub(self.reserved).saturating_sub(self.safety_stock).max(0)
     }
 
+    /// `on_hand - reserved - safety_stock`, negative when fewer units are there than promised
+    /// and kept back: what a stock row stores as `available` and reservations are checked against.
+    pub fn raw_available(&self) -> i64 {
+        self.on_hand.saturating_sub(self.reserved).saturating_sub(self.safety_stock)
+    }
+
     /// Units promised but not there (after a sync counted fewer): `max(0, reserved - on_hand)`.
     pub fn shortfall(&self) -> i64 {
         self.reserved.saturating_sub(self.on_hand).max(0)

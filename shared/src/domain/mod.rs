@@ -10,4 +10,5 @@ pub mod order;
 pub mod order_view;
 pub mod sourcing;
 pub mod status;
+pub mod stock_shards;
 pub mod text;

@@ -11,11 +11,13 @@ use utoipa::ToSchema;
 use crate::domain::ids::ItemId;
 use crate::domain::inventory::SupplyRequest;
 use crate::domain::location::UpsertLocationRequest;
+use crate::error::OmsError;
 use crate::http::SharedState;
 use crate::http::auth::Caller;
 use crate::http::body::parse_json;
 use crate::http::envelope::{manhattan_error, manhattan_ok};
 use crate::service::inventory::{self, StockRowResponse};
+use crate::service::stock::{self, ShardCountRequest};
 
 /// The `data` of `POST /inventory/api/supply`: every row as it stands after the update.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -104,6 +106,45 @@ pub async fn get_availability(
             };
             manhattan_ok(StatusCode::OK, data, "Availability found", uri.path())
         }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn put_stock_shards(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(item_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        // A struct also reads from an array (`[8]`): only an object is the documented body.
+        let req = match parse_json::<serde_json::Value>(&body)? {
+            serde_json::Value::Object(fields) => ShardCountRequest { shard_count: fields.get("ShardCount").cloned() },
+            _ => {
+                return Err(OmsError::BadRequest("the request body must be a JSON object: {\"ShardCount\": 8}".into()));
+            }
+        };
+        stock::set_shards(&state.deps, &caller.tenant, &item_id, &req).await
+    }
+    .await;
+    match result {
+        Ok(shards) => {
+            let message = format!("Stock of {item_id} kept in {} shards", shards.shard_count);
+            manhattan_ok(StatusCode::OK, shards, &message, uri.path())
+        }
+        Err(err) => manhattan_error(&err, uri.path()),
+    }
+}
+
+pub async fn get_stock_shards(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    Path(item_id): Path<String>,
+) -> Response {
+    match stock::get_shards(&state.deps, &caller.tenant, &item_id).await {
+        Ok(shards) => manhattan_ok(StatusCode::OK, shards, "Stock shards found", uri.path()),
         Err(err) => manhattan_error(&err, uri.path()),
     }
 }

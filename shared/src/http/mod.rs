@@ -39,6 +39,8 @@ fn handler_for(function: &str) -> Option<MethodRouter<SharedState>> {
         "location-get" => get(inventory::get_location),
         "supply-post" => post(inventory::post_supply),
         "availability-get" => get(inventory::get_availability),
+        "stock-shards-put" => put(inventory::put_stock_shards),
+        "stock-shards-get" => get(inventory::get_stock_shards),
         "allocation-create" => post(allocation::create),
         "allocation-get" => get(allocation::get),
         "allocation-update" => put(allocation::update),

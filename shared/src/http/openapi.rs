@@ -24,6 +24,7 @@ use crate::http::envelope::{self, ErrorDetail, ManhattanError, ManhattanOk};
 use crate::http::inventory::{AvailabilityResponse, SupplyResponse};
 use crate::service::allocation::{AllocationSettings, QueryRequest, SettingsRequest};
 use crate::service::reconcile::ReconcileReport;
+use crate::service::stock::{ShardCountRequest, StockShardsResponse};
 
 /// Name of the bearer JWT security scheme every operation requires.
 pub const SECURITY_SCHEME: &str = "bearerAuth";
@@ -138,6 +139,32 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             request: None,
             example: None,
             success: vec![(200, "The item's stock by location", s.envelope::<AvailabilityResponse>("Availability"))],
+            not_found: false,
+            conflict: false,
+        },
+        "stock-shards-put" => RouteDoc {
+            summary: "Shard an item's stock",
+            description: "Sets how many rows (shards, 1 to 64) keep the item's stock at every location, so that more reservations per second fit; the stock is spread over the new shards in the same transaction (no unit lost, reservations kept). Availability still shows the sums.",
+            request: Some((s.of::<ShardCountRequest>(), true)),
+            example: Some(json!({"ShardCount": 8})),
+            success: vec![(
+                200,
+                "The item's stock in its new shards",
+                s.envelope::<StockShardsResponse>("StockShards"),
+            )],
+            not_found: false,
+            conflict: true,
+        },
+        "stock-shards-get" => RouteDoc {
+            summary: "Stock shards of an item",
+            description: "How many shards keep the item's stock, and each shard at every location.",
+            request: None,
+            example: None,
+            success: vec![(
+                200,
+                "The item's stock by location and shard",
+                s.envelope::<StockShardsResponse>("StockShards"),
+            )],
             not_found: false,
             conflict: false,
         },

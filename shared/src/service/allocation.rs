@@ -29,6 +29,7 @@ use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueNa
 pub(crate) mod journal;
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory;
+use crate::service::stock::{self, StockMove};
 use crate::service::{commit, orders, outbox};
 use crate::store::{self, entity};
 
@@ -65,23 +66,21 @@ pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {
 /// Net change of `reserved` per stock row: positive reserves, negative releases.
 type StockDeltas = BTreeMap<(LocationId, ItemId), i64>;
 
-/// The guarded update that moves `delta` units of a row into (or out of) `reserved`.
-pub(crate) fn reservation(
-    tenant: &TenantId,
-    location: &LocationId,
-    item: &ItemId,
-    delta: i64,
-    now: chrono::DateTime<chrono::Utc>,
-) -> WriteOp {
+/// The guarded update that moves `delta` units of a stock shard row into (or out of) `reserved`.
+pub(crate) fn reservation(tenant: &TenantId, m: &StockMove, delta: i64, now: chrono::DateTime<chrono::Utc>) -> WriteOp {
     // `reservedAt` tells reconciliation whether the allocation indexes can have caught up yet.
     let update = Update::new()
         .set(inventory::RESERVED_AT, keys::timestamp(now))
         .add("reserved", delta)
         .add("available", -delta)
         .add(entity::VERSION, 1);
-    // Reserving needs the units to be there; releasing only needs the row.
+    // Reserving needs the units to be there, on this shard; releasing only needs the row.
     let condition = if delta > 0 { Condition::AtLeast("available".into(), delta) } else { Condition::Exists };
-    WriteOp::Update { key: keys::stock(tenant, item, location), update, condition: Some(condition) }
+    WriteOp::Update {
+        key: keys::stock_shard(tenant, &m.item_id, &m.location_id, m.shard),
+        update,
+        condition: Some(condition),
+    }
 }
 
 /// One allocation change before it is written: the stock it moves, the documents it retires
@@ -97,6 +96,9 @@ struct Change {
     /// The order and change-tracker writes of an allocation.
     allocate: Option<journal::AllocateFinish>,
     messages: Vec<outbox::OutboxMessage>,
+    /// Shard settings planning read with the stock (any setting read will do: the writes are
+    /// guarded); the change reads those of its other items.
+    shard_settings: stock::ShardSettings,
 }
 
 /// How writing a change went.
@@ -110,13 +112,11 @@ enum Written {
 /// Writes a change all or nothing: one transaction when it fits, else a journal that claims
 /// the documents first, moves the stock in chunks and finishes in one transaction.
 async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Change) -> OmsResult<Written> {
+    // Which shards of each row the stock moves on; none have the units any more: plan again.
+    let moves = stock::moves_for(deps, tenant, &change.deltas, change.shard_settings).await?;
+    let Some(stock) = moves else { return Ok(Written::Raced) };
     let now = deps.clock.now();
-    let mut writes: Vec<WriteOp> = change
-        .deltas
-        .iter()
-        .filter(|(_, delta)| **delta != 0)
-        .map(|((location, item), delta)| reservation(tenant, location, item, *delta, now))
-        .collect();
+    let mut writes: Vec<WriteOp> = stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
     if let Some(status) = change.kind.retires_as() {
         for doc in &change.retired {
             writes.push(retire(tenant, doc, status, user, now)?.1);
@@ -145,9 +145,10 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         journal::Kind::Allocate => 1,
         journal::Kind::Reallocate => 0,
     };
-    journal::check_size(change.retired.len(), change.created.len(), orders)?;
-    let plan = journal::Journal::new(deps, tenant, change.kind, user, &change.deltas, &change.retired, change.created);
-    match journal::run(deps, plan, &change.retired, change.allocate).await? {
+    let holds = stock.hold_settings(tenant);
+    journal::check_size(change.retired.len() + holds.len(), change.created.len(), orders)?;
+    let plan = journal::Journal::new(deps, tenant, change.kind, user, stock.moves, &change.retired, change.created);
+    match journal::run(deps, plan, &change.retired, holds, change.allocate).await? {
         journal::Ending::Finished => {
             if change.kind == journal::Kind::Allocate {
                 outbox::deliver(deps, change.messages).await;
@@ -291,17 +292,24 @@ async fn live_allocations_of_order(deps: &Deps, tenant: &TenantId, order: &Order
     Ok(allocations_of_order(deps, tenant, order).await?.into_iter().filter(|a| a.status_code.is_live()).collect())
 }
 
-/// Units of each item still promisable at each location (stock rows of the given items).
+/// Units of each item still promisable at each location (stock rows of the given items), the
+/// items that have stock rows, and the items' shard settings as read with them.
 async fn read_availability(
     deps: &Deps,
     tenant: &TenantId,
     items: &BTreeSet<ItemId>,
-) -> OmsResult<(Availability, BTreeSet<ItemId>)> {
+) -> OmsResult<(Availability, BTreeSet<ItemId>, stock::ShardSettings)> {
     let mut availability = Availability::new();
     let mut known = BTreeSet::new();
-    let reads = items.iter().map(|item| inventory::availability(deps, tenant, item.as_str()));
+    let mut settings = stock::ShardSettings::new();
+    // Planning reads need not be consistent: every reservation it plans is guarded.
+    let reads = items.iter().map(|item| async move {
+        let (setting, rows) = stock::item_shards(deps, tenant, item, stock::Read::Eventual).await?;
+        OmsResult::Ok((item.clone(), setting, stock::by_location(rows)))
+    });
     for result in futures::future::join_all(reads).await {
-        let (item, rows) = result?;
+        let (item, setting, rows) = result?;
+        settings.insert(item.clone(), setting);
         if !rows.is_empty() {
             known.insert(item.clone());
         }
@@ -311,7 +319,7 @@ async fn read_availability(
             availability.set(&row.location_id, &item, level.on_hand - level.reserved - level.safety_stock);
         }
     }
-    Ok((availability, known))
+    Ok((availability, known, settings))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -557,7 +565,7 @@ async fn allocate(
         };
         let demands = demands(&order);
         let items: BTreeSet<ItemId> = demands.iter().map(|d| d.item_id.clone()).collect();
-        let (availability, known) = read_availability(deps, tenant, &items).await?;
+        let (availability, known, shard_settings) = read_availability(deps, tenant, &items).await?;
         if let Some(unknown) = items.iter().find(|i| !known.contains(*i)) {
             let line = order.lines.iter().position(|l| &l.item_id == unknown && outstanding(l) > 0).unwrap_or(0);
             let message = format!("item {unknown} is not stocked at any location");
@@ -606,6 +614,7 @@ async fn allocate(
             others: Vec::new(),
             allocate: Some(journal::AllocateFinish { order: order_item, guard, tracker }),
             messages: vec![message],
+            shard_settings: shard_settings.clone(),
         };
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => {
@@ -676,6 +685,7 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
             others,
             allocate: None,
             messages,
+            shard_settings: stock::ShardSettings::new(),
         };
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => return read_in_order(deps, tenant, &ids).await,
@@ -778,6 +788,7 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
             others: Vec::new(),
             allocate: None,
             messages: Vec::new(),
+            shard_settings: stock::ShardSettings::new(),
         };
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => return Ok(created),
@@ -877,7 +888,7 @@ async fn reallocation_plan(
         })
         .collect();
     let items: BTreeSet<ItemId> = moving.iter().map(|i| i.item_id.clone()).collect();
-    let (availability, _) = read_availability(deps, tenant, &items).await?;
+    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
     let candidates: Vec<Location> = match target {
         Some(target) if target == &source.location_num => {
             return Err(OmsError::validation(
@@ -1071,7 +1082,7 @@ pub async fn explain(
         .ok_or_else(|| OmsError::order_not_found(order_id.as_str()))?;
     let demands = demands(&order);
     let items: BTreeSet<ItemId> = demands.iter().map(|d| d.item_id.clone()).collect();
-    let (availability, _) = read_availability(deps, tenant, &items).await?;
+    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
     let locations = inventory::list_locations(deps, tenant).await?;
     let strategy = settings(deps, tenant).await?.strategy;
     let explanation = sourcing::explain(&demands, &locations, &availability, strategy);

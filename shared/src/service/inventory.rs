@@ -3,9 +3,11 @@
 //! A stock row keeps `onHand`, `reserved`, `safetyStock` and `available` = onHand - reserved -
 //! safetyStock (may be negative after a count below reservations). Reservations change
 //! `reserved`/`available` with one guarded atomic update (`available >= q`); supply changes are
-//! version-guarded writes that retry when a reservation slipped in between.
+//! version-guarded writes that retry when a reservation slipped in between. A hot item's stock
+//! at a location may be kept in several such rows (shards, see `service::stock`): supply and
+//! availability work on their sum.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -14,10 +16,11 @@ use crate::deps::Deps;
 use crate::domain::ids::{ItemId, LocationId, TenantId};
 use crate::domain::inventory::{StockLevel, SupplyLine, SupplyRequest};
 use crate::domain::location::{Location, UpsertLocationRequest};
+use crate::domain::stock_shards::{ShardCount, spread};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
 use crate::ports::{Condition, Item, Key, Query, StoreError, WriteOp};
-use crate::service::commit;
+use crate::service::{commit, stock};
 use crate::store::{self, entity};
 
 const WRITE_ATTEMPTS: usize = 5;
@@ -74,6 +77,8 @@ pub async fn upsert_location(
 pub struct StockRow {
     pub location_id: LocationId,
     pub item_id: ItemId,
+    /// Which shard of the item's stock at the location (0 for an unsharded item's one row).
+    pub shard: u32,
     pub level: StockLevel,
     pub version: u64,
     pub updated_timestamp: Option<String>,
@@ -88,6 +93,7 @@ impl StockRow {
         Ok(StockRow {
             location_id: LocationId::parse(&text("LocationId"))?,
             item_id: ItemId::parse(&text("ItemId"))?,
+            shard: item.get(stock::SHARD).and_then(Value::as_u64).and_then(|s| u32::try_from(s).ok()).unwrap_or(0),
             level: StockLevel { on_hand: int("onHand"), reserved: int("reserved"), safety_stock: int("safetyStock") },
             version: entity::version_of(item),
             updated_timestamp: item.get("UpdatedTimestamp").and_then(Value::as_str).map(str::to_owned),
@@ -100,8 +106,8 @@ impl StockRow {
     }
 
     /// The item that stores this row at `version`, with `available` kept in step.
-    fn to_item(&self, tenant: &TenantId, version: u64, now: DateTime<Utc>) -> Item {
-        let key = keys::stock(tenant, &self.item_id, &self.location_id);
+    pub(crate) fn to_item(&self, tenant: &TenantId, version: u64, now: DateTime<Utc>) -> Item {
+        let key = keys::stock_shard(tenant, &self.item_id, &self.location_id, self.shard);
         let mut item = Item::new();
         item.insert("PK".into(), key.pk.into());
         item.insert("SK".into(), key.sk.into());
@@ -110,14 +116,16 @@ impl StockRow {
         item.insert("onHand".into(), json!(self.level.on_hand));
         item.insert("reserved".into(), json!(self.level.reserved));
         item.insert("safetyStock".into(), json!(self.level.safety_stock));
-        item.insert("available".into(), json!(self.level.on_hand - self.level.reserved - self.level.safety_stock));
+        item.insert("available".into(), json!(self.level.raw_available()));
+        item.insert(stock::SHARD.into(), json!(self.shard));
         item.insert(entity::VERSION.into(), json!(version));
         item.insert("UpdatedTimestamp".into(), keys::timestamp(now).into());
         if let Some(at) = self.reserved_at {
             item.insert(RESERVED_AT.into(), keys::timestamp(at).into());
         }
-        item.insert("GSI2PK".into(), keys::stock_rows(tenant).into());
-        item.insert("GSI2SK".into(), format!("{}#{}", self.item_id, self.location_id).into());
+        let (location, item_id, shard) = (&self.location_id, &self.item_id, self.shard);
+        item.insert("GSI2PK".into(), keys::stock_rows_partition(tenant, item_id, location, shard).into());
+        item.insert("GSI2SK".into(), keys::stock_rows_sort(item_id, location, shard).into());
         item
     }
 
@@ -152,13 +160,21 @@ pub struct StockRowResponse {
     pub updated_timestamp: Option<String>,
 }
 
-/// Applies a supply request atomically: every row or none. Unknown locations are refused.
+/// Applies a supply request atomically: every row or none. Unknown locations are refused. A
+/// sharded item's row is the sum of its shards: the line applies to the sum (so Adjust below
+/// the reservations of all shards is refused), and the result is spread over the shards again.
 #[tracing::instrument(skip_all)]
 pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -> OmsResult<Vec<StockRow>> {
     let lines: Vec<SupplyLine> = req.parse()?;
     check_locations_exist(deps, tenant, &lines).await?;
-    let keys: Vec<Key> = lines.iter().map(|l| keys::stock(tenant, &l.item_id, &l.location_id)).collect();
+    let items: BTreeSet<ItemId> = lines.iter().map(|l| l.item_id.clone()).collect();
     for attempt in 0..WRITE_ATTEMPTS {
+        let settings = stock::shard_settings(deps, tenant, &items).await?;
+        let count = |item: &ItemId| settings.get(item).copied().unwrap_or_default().count;
+        let keys: Vec<Key> = lines
+            .iter()
+            .flat_map(|l| count(&l.item_id).shards().map(|k| keys::stock_shard(tenant, &l.item_id, &l.location_id, k)))
+            .collect();
         let stored: HashMap<Key, StockRow> = deps
             .store
             .batch_get(&keys)
@@ -166,28 +182,57 @@ pub async fn apply_supply(deps: &Deps, tenant: &TenantId, req: &SupplyRequest) -
             .iter()
             .map(|item| {
                 let row = StockRow::from_item(item)?;
-                Ok((keys::stock(tenant, &row.item_id, &row.location_id), row))
+                Ok((keys::stock_shard(tenant, &row.item_id, &row.location_id, row.shard), row))
             })
             .collect::<OmsResult<_>>()?;
         let now = deps.clock.now();
         let mut rows = Vec::with_capacity(lines.len());
-        let mut writes = Vec::with_capacity(lines.len());
-        for (line, key) in lines.iter().zip(&keys) {
-            let previous = stored.get(key);
-            let level = previous.map(|p| p.level).unwrap_or_default().apply(line)?;
-            let version = previous.map_or(0, |p| p.version);
-            let row = StockRow {
-                location_id: line.location_id.clone(),
-                item_id: line.item_id.clone(),
-                level,
-                version: version + 1,
-                updated_timestamp: Some(keys::timestamp(now)),
-                // Supply never changes `reserved`, so the time it last changed carries over.
-                reserved_at: previous.and_then(|p| p.reserved_at),
-            };
-            let guard = if previous.is_some() { Condition::version_is(version) } else { Condition::NotExists };
-            writes.push(WriteOp::Put { item: row.to_item(tenant, version + 1, now), condition: Some(guard) });
-            rows.push(row);
+        let mut writes = Vec::with_capacity(keys.len());
+        for line in &lines {
+            let n = count(&line.item_id);
+            let previous: Vec<Option<&StockRow>> = n
+                .shards()
+                .map(|k| stored.get(&keys::stock_shard(tenant, &line.item_id, &line.location_id, k)))
+                .collect();
+            let before: Vec<StockRow> = previous.iter().flatten().map(|row| (*row).clone()).collect();
+            let total = stock::total(&before).apply(line)?;
+            let reserved: Vec<i64> = previous.iter().map(|p| p.map_or(0, |row| row.level.reserved)).collect();
+            let levels =
+                if n == ShardCount::ONE { vec![total] } else { spread(&reserved, total.on_hand, total.safety_stock) };
+            let mut shards = Vec::with_capacity(levels.len());
+            for ((shard, level), previous) in n.shards().zip(levels).zip(&previous) {
+                let version = previous.map_or(0, |p| p.version);
+                let row = StockRow {
+                    location_id: line.location_id.clone(),
+                    item_id: line.item_id.clone(),
+                    shard,
+                    level,
+                    version: version + 1,
+                    updated_timestamp: Some(keys::timestamp(now)),
+                    // Supply never changes `reserved`, so the time it last changed carries over.
+                    reserved_at: previous.and_then(|p| p.reserved_at),
+                };
+                let guard = if previous.is_some() { Condition::version_is(version) } else { Condition::NotExists };
+                writes.push(WriteOp::Put { item: row.to_item(tenant, version + 1, now), condition: Some(guard) });
+                shards.push(row);
+            }
+            rows.extend(stock::by_location(shards));
+        }
+        // A sharded item's rows are written for the shard count read: a change of it fails this.
+        for item in &items {
+            if let Some(setting) = settings.get(item).filter(|s| s.version.is_some()) {
+                writes.push(setting.check(tenant, item));
+            }
+        }
+        if writes.len() > commit::capacity() {
+            return Err(OmsError::validation(
+                "Supply",
+                format!(
+                    "these rows are kept in {} stock shard rows, more than the {} one request can write; send fewer rows per request",
+                    writes.len(),
+                    commit::capacity()
+                ),
+            ));
         }
         match commit::transact(deps, writes).await {
             Ok(()) => return Ok(rows),
@@ -221,9 +266,9 @@ async fn check_locations_exist(deps: &Deps, tenant: &TenantId, lines: &[SupplyLi
 }
 
 /// Stock of an item at every location that has a row for it, in location id order.
+/// A sharded item's row at a location is the sum of its shards.
 pub async fn availability(deps: &Deps, tenant: &TenantId, item: &str) -> OmsResult<(ItemId, Vec<StockRow>)> {
     let item = ItemId::parse_at("ItemId", item)?;
-    let items = store::query_all(deps.store.as_ref(), Query::partition(keys::stock_partition(tenant, &item))).await?;
-    let rows = items.iter().map(StockRow::from_item).collect::<OmsResult<_>>()?;
-    Ok((item, rows))
+    let (_, rows) = stock::item_shards(deps, tenant, &item, stock::Read::Consistent).await?;
+    Ok((item, stock::by_location(rows)))
 }

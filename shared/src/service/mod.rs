@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod orders;
 pub mod outbox;
 pub mod reconcile;
+pub mod stock;
 
 /// A short random pause before retrying a write that lost a race, growing with the attempt,
 /// so that writers competing for the same items do not collide again in lockstep.

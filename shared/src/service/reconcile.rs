@@ -1,5 +1,7 @@
 //! Reconciliation: recomputes every stock row's `reserved` from the live allocations, reports
-//! the rows that differ and, on request, repairs them. It also lists the rows that reserve more
+//! the rows that differ and, on request, repairs them. A sharded item's row at a location is
+//! the sum of its shards: the sum must equal what the allocations hold and no shard may reserve
+//! fewer than zero units; a repair sets the shards right together, in one transaction. It also lists the rows that reserve more
 //! than is on hand (a count came in short) with the allocations that hold those units.
 //!
 //! The stock rows and the allocations are found through global secondary indexes, which are
@@ -19,9 +21,10 @@ use crate::domain::allocation::{Allocation, AllocationId};
 use crate::domain::ids::{ItemId, LocationId, TenantId};
 use crate::error::OmsResult;
 use crate::keys;
-use crate::ports::{Condition, Index, Query, StoreError, Update};
+use crate::ports::{Condition, Index, Key, Query, StoreError, Update, WriteOp};
 use crate::service::allocation::{journal, read_allocation};
 use crate::service::inventory::StockRow;
+use crate::service::stock;
 use crate::store::{self, entity};
 
 /// How long an allocation may take, once committed, to be visible in the allocation index.
@@ -37,6 +40,9 @@ pub struct Drift {
     pub reserved: i64,
     pub expected: i64,
     pub drift: i64,
+    /// Shards that reserve fewer than zero units (a sharded item's), even when the sum is right.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub negative_shards: Vec<u32>,
     pub repaired: bool,
     /// Why a repair was asked for and not made.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,9 +92,17 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
         running.iter().flat_map(|j| j.moves.iter().map(|m| (m.location_id.clone(), m.item_id.clone()))).collect();
     // Taken before the index reads: only changes settled by then are sure to be in them.
     let indexes_read_at = deps.clock.now();
-    let rows =
-        store::query_all(deps.store.as_ref(), Query::partition(keys::stock_rows(tenant)).on(Index::Gsi2)).await?;
-    let rows: Vec<StockRow> = rows.iter().map(StockRow::from_item).collect::<OmsResult<_>>()?;
+    let listings = keys::stock_rows_partitions(tenant)
+        .map(|partition| store::query_all(deps.store.as_ref(), Query::partition(partition).on(Index::Gsi2)));
+    let mut shards_of: BTreeMap<(LocationId, ItemId), Vec<StockRow>> = BTreeMap::new();
+    for listing in futures::future::join_all(listings).await {
+        for item in listing? {
+            let row = StockRow::from_item(&item)?;
+            shards_of.entry((row.location_id.clone(), row.item_id.clone())).or_default().push(row);
+        }
+    }
+    // One row per (location, item): the shards summed.
+    let rows: Vec<StockRow> = shards_of.values().flat_map(|shards| stock::by_location(shards.clone())).collect();
     let docs =
         store::query_all(deps.store.as_ref(), Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1))
             .await?;
@@ -119,7 +133,10 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
         let key = (row.location_id.clone(), row.item_id.clone());
         let held = holders.remove(&key).unwrap_or_default();
         let want: i64 = held.iter().map(|(_, units)| units).sum();
-        if row.level.reserved == want || moving.contains(&key) {
+        let shards = shards_of.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let mut negative_shards: Vec<u32> = shards.iter().filter(|s| s.level.reserved < 0).map(|s| s.shard).collect();
+        negative_shards.sort_unstable();
+        if (row.level.reserved == want && negative_shards.is_empty()) || moving.contains(&key) {
             continue;
         }
         let mut drift = Drift {
@@ -128,6 +145,7 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
             reserved: row.level.reserved,
             expected: want,
             drift: row.level.reserved - want,
+            negative_shards,
             repaired: false,
             reason: None,
         };
@@ -154,6 +172,7 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
                 reserved: 0,
                 expected: want,
                 drift: -want,
+                negative_shards: Vec::new(),
                 repaired: false,
                 reason: repair.then(|| "no stock row to repair".to_owned()),
             });
@@ -184,10 +203,12 @@ fn shortages(rows: &[StockRow], live: &[Allocation]) -> Vec<Shortage> {
         .collect()
 }
 
-/// Sets `reserved` of the row the index showed as `seen` to the units of `held`, once the
-/// table confirms the drift: the row still reserves what the index showed, its reservations
-/// settled before the indexes were read, and every allocation counted is still live with the
-/// same units. `Ok(Err(reason))` when the drift is not confirmed and nothing was written.
+/// Sets `reserved` of the row the index showed as `seen` (the sum of its shards) to the units
+/// of `held`, once the table confirms the drift: the shards still reserve what the index showed
+/// in total, their reservations settled before the indexes were read, and every allocation
+/// counted is still live with the same units. A shard below zero is brought to zero and the
+/// difference taken from the shards that reserve most; units missing go to the shards with the
+/// most available. `Ok(Err(reason))` when the drift is not confirmed and nothing was written.
 async fn repair_row(
     deps: &Deps,
     tenant: &TenantId,
@@ -195,18 +216,25 @@ async fn repair_row(
     held: &[(AllocationId, i64)],
     indexes_read_at: DateTime<Utc>,
 ) -> OmsResult<Result<(), String>> {
-    let key = keys::stock(tenant, &seen.item_id, &seen.location_id);
-    let Some(item) = deps.store.get(&key).await? else {
+    let items = BTreeSet::from([seen.item_id.clone()]);
+    let count =
+        stock::shard_settings(deps, tenant, &items).await?.get(&seen.item_id).copied().unwrap_or_default().count;
+    let wanted: Vec<_> =
+        count.shards().map(|k| keys::stock_shard(tenant, &seen.item_id, &seen.location_id, k)).collect();
+    let mut shards: Vec<StockRow> =
+        deps.store.batch_get(&wanted).await?.iter().map(StockRow::from_item).collect::<OmsResult<_>>()?;
+    shards.sort_by_key(|row| row.shard);
+    if shards.is_empty() {
         return Ok(Err("the stock row no longer exists".into()));
-    };
-    let row = StockRow::from_item(&item)?;
-    if row.level.reserved != seen.level.reserved {
+    }
+    let reserved: i64 = shards.iter().map(|row| row.level.reserved).sum();
+    if reserved != seen.level.reserved {
         return Ok(Err(format!(
-            "the stock row reserves {}, not the {} the index showed; run again",
-            row.level.reserved, seen.level.reserved
+            "the stock row reserves {reserved}, not the {} the index showed; run again",
+            seen.level.reserved
         )));
     }
-    if let Some(at) = row.reserved_at
+    if let Some(at) = shards.iter().filter_map(|row| row.reserved_at).max()
         && at > indexes_read_at - SETTLE_WINDOW
     {
         return Ok(Err(format!(
@@ -223,18 +251,106 @@ async fn repair_row(
     }
     for (id, units) in held {
         let confirmed = found.get(id).is_some_and(|doc| {
-            doc.status_code.is_live() && doc.location_num == row.location_id && units_of(doc, &row.item_id) == *units
+            doc.status_code.is_live() && doc.location_num == seen.location_id && units_of(doc, &seen.item_id) == *units
         });
         if !confirmed {
             return Ok(Err(format!("allocation {id} is not as the index showed it; run again")));
         }
     }
-    let drift = row.level.reserved - held.iter().map(|(_, units)| units).sum::<i64>();
-    let fix = Update::new().add("reserved", -drift).add("available", drift).add(entity::VERSION, 1);
-    // Guarded by the version read, so a reservation made since is never overwritten.
-    match deps.store.update(&key, fix, Some(Condition::version_is(row.version))).await {
-        Ok(_) => Ok(Ok(())),
-        Err(StoreError::ConditionFailed) => Ok(Err("the stock row changed during the repair; run again".into())),
+    let want: i64 = held.iter().map(|(_, units)| units).sum();
+    let target = repaired_reservations(&shards, want);
+    // Each shard guarded by the version read, so a reservation made since is never overwritten.
+    let mut fixes: Vec<(Key, Update, Condition)> = Vec::new();
+    for (row, target) in shards.iter().zip(target) {
+        let drift = row.level.reserved - target;
+        if drift != 0 {
+            let key = keys::stock_shard(tenant, &row.item_id, &row.location_id, row.shard);
+            let fix = Update::new().add("reserved", -drift).add("available", drift).add(entity::VERSION, 1);
+            fixes.push((key, fix, Condition::version_is(row.version)));
+        }
+    }
+    let written = match fixes.len() {
+        0 => Ok(()),
+        1 => {
+            let (key, fix, guard) = fixes.remove(0);
+            deps.store.update(&key, fix, Some(guard)).await.map(|_| ())
+        }
+        _ => {
+            let writes = fixes
+                .into_iter()
+                .map(|(key, update, guard)| WriteOp::Update { key, update, condition: Some(guard) })
+                .collect();
+            deps.store.transact(writes).await
+        }
+    };
+    match written {
+        Ok(()) => Ok(Ok(())),
+        Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
+            Ok(Err("the stock row changed during the repair; run again".into()))
+        }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What each shard of `shards` (in shard order) should reserve so that they reserve `want` in
+/// total and none fewer than zero, changing as few as possible.
+fn repaired_reservations(shards: &[StockRow], want: i64) -> Vec<i64> {
+    let mut target: Vec<i64> = shards.iter().map(|row| row.level.reserved.max(0)).collect();
+    let mut left = want - target.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..shards.len()).collect();
+    if left < 0 {
+        // Too many reserved: take them off the shards that reserve most.
+        order.sort_by_key(|&i| std::cmp::Reverse(target[i]));
+        for i in order {
+            let take = target[i].min(-left);
+            target[i] -= take;
+            left += take;
+        }
+    } else if left > 0 {
+        // Too few: add them where the most units are available, the rest to the first of those.
+        order.sort_by_key(|&i| std::cmp::Reverse(shards[i].level.raw_available()));
+        for &i in &order {
+            let room = (shards[i].level.raw_available() - (target[i] - shards[i].level.reserved)).max(0);
+            let add = room.min(left);
+            target[i] += add;
+            left -= add;
+        }
+        if let Some(&first) = order.first() {
+            target[first] += left;
+        }
+    }
+    target
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::StockLevel;
+
+    fn shard(shard: u32, on_hand: i64, reserved: i64) -> StockRow {
+        StockRow {
+            location_id: LocationId::parse("DC").unwrap(),
+            item_id: ItemId::parse("SKU").unwrap(),
+            shard,
+            level: StockLevel { on_hand, reserved, safety_stock: 0 },
+            version: 1,
+            updated_timestamp: None,
+            reserved_at: None,
+        }
+    }
+
+    #[test]
+    fn when_shards_reserve_too_many_the_repair_should_take_them_from_the_fullest_and_none_below_zero() {
+        let shards = [shard(0, 5, 4), shard(1, 5, -2), shard(2, 5, 1)];
+        assert_eq!(repaired_reservations(&shards, 3), vec![2, 0, 1]);
+        assert_eq!(repaired_reservations(&shards, 3).iter().sum::<i64>(), 3);
+    }
+
+    #[test]
+    fn when_shards_reserve_too_few_the_repair_should_add_where_units_are_available() {
+        let shards = [shard(0, 5, 5), shard(1, 5, 1), shard(2, 5, 3)];
+        assert_eq!(repaired_reservations(&shards, 12), vec![5, 4, 3]);
+        let past = repaired_reservations(&shards, 20);
+        assert_eq!(past.iter().sum::<i64>(), 20, "drift beyond the stock is still recorded: {past:?}");
     }
 }

@@ -532,7 +532,7 @@ impl ItemStore for DynamoStore {
             .scan_index_forward(query.ascending)
             .set_exclusive_start_key(start)
             // Global secondary indexes only offer eventually consistent reads.
-            .consistent_read(query.index.is_none())
+            .consistent_read(query.index.is_none() && !query.eventually_consistent)
             .send()
             .await
             .map_err(store_error)?;

@@ -2,7 +2,8 @@
 //! reallocation of many lines, a large order). Guards first, then stock, then documents:
 //!
 //! 1. claim: one transaction writes the journal and claims every source document (a
-//!    version-checked `pendingOperation`), so no other request moves the same units;
+//!    version-checked `pendingOperation`), so no other request moves the same units, and holds
+//!    the shard setting of every sharded item it moves, so no resharding deletes a shard under it;
 //! 2. stock: reservations first (they may fail: the stock went elsewhere), then releases, in
 //!    chunks; each chunk advances the journal's `step` under a condition, so it applies exactly
 //!    once whoever drives the journal;
@@ -19,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Allocation, AllocationId, AllocationStatus, Deps, ItemId, LocationId, MAX_TRANSACTION_ITEMS, OmsError, OmsResult,
-    OrderId, StockDeltas, StoreError, TenantId, WriteOp, allocation_item, cancel_order_writes, keys, load_allocations,
-    outbox, reservation, retire,
+    Allocation, AllocationId, AllocationStatus, Deps, MAX_TRANSACTION_ITEMS, OmsError, OmsResult, OrderId, StockMove,
+    StoreError, TenantId, WriteOp, allocation_item, cancel_order_writes, keys, load_allocations, outbox, reservation,
+    retire,
 };
 use crate::domain::ids::UserId;
 use crate::ports::{Condition, Item, Key, Update};
@@ -74,15 +75,6 @@ impl Stage {
     }
 }
 
-/// `delta` units of an item into (positive) or out of (negative) `reserved` at a location.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct StockMove {
-    pub location_id: LocationId,
-    pub item_id: ItemId,
-    pub delta: i64,
-}
-
 /// The idempotency claim of the request that started a journal (see `service::commit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,7 +95,7 @@ pub(crate) struct Journal {
     pub stage: Stage,
     /// Forward: chunks applied; back: chunks still to undo.
     pub step: usize,
-    /// Reservations (positive) first, then releases.
+    /// Shard moves, reservations (positive) first, then releases.
     pub moves: Vec<StockMove>,
     /// Source documents claimed by this journal, retired at the finish.
     pub claimed: Vec<AllocationId>,
@@ -118,19 +110,11 @@ impl Journal {
         tenant: &TenantId,
         kind: Kind,
         user: &UserId,
-        deltas: &StockDeltas,
+        mut moves: Vec<StockMove>,
         claimed: &[Allocation],
         created: Vec<Allocation>,
     ) -> Journal {
-        let mut moves: Vec<StockMove> = deltas
-            .iter()
-            .filter(|(_, delta)| **delta != 0)
-            .map(|((location, item), delta)| StockMove {
-                location_id: location.clone(),
-                item_id: item.clone(),
-                delta: *delta,
-            })
-            .collect();
+        moves.retain(|m| m.delta != 0);
         // Reservations first: only they can fail, and then only reservations need undoing.
         moves.sort_by_key(|m| m.delta < 0);
         Journal {
@@ -232,18 +216,22 @@ pub(super) fn check_size(claimed: usize, created: usize, orders: usize) -> OmsRe
     Ok(())
 }
 
-/// Starts `journal` (claiming `sources` at the versions read) and drives it to its end.
+/// Starts `journal` (claiming `sources` at the versions read, holding the shard settings of
+/// `hold_settings`) and drives it to its end.
 /// `Err(TransactionCanceled)` from the claim means a source changed since it was read.
 pub(super) async fn run(
     deps: &Deps,
     journal: Journal,
     sources: &[Allocation],
+    hold_settings: Vec<WriteOp>,
     allocate: Option<AllocateFinish>,
 ) -> Result<Ending, OmsError> {
     let mut claim = vec![WriteOp::Put {
         item: entity::to_item(&journal.key(), &journal, 0, &[])?,
         condition: Some(Condition::NotExists),
     }];
+    // The shard settings its moves were picked for: no resharding runs under this journal.
+    claim.extend(hold_settings);
     for doc in sources {
         claim.push(WriteOp::Update {
             key: keys::allocation(&journal.tenant, &doc.allocation_id),
@@ -305,7 +293,7 @@ pub(crate) async fn drive(
 type StepResult = Result<Option<Ending>, StoreError>;
 
 fn move_write(tenant: &TenantId, m: &StockMove, sign: i64, now: DateTime<Utc>) -> WriteOp {
-    reservation(tenant, &m.location_id, &m.item_id, sign * m.delta, now)
+    reservation(tenant, m, sign * m.delta, now)
 }
 
 async fn forward_chunk(deps: &Deps, journal: &Journal, step: usize) -> StepResult {
@@ -494,12 +482,18 @@ mod tests {
     fn when_moves_are_planned_reservations_should_come_before_releases() {
         let deps = Deps::embedded(crate::sqlite::SqliteDb::in_memory().unwrap()).unwrap();
         let tenant = TenantId::parse("t").unwrap();
-        let mut deltas = StockDeltas::new();
-        for (i, delta) in [-2, 3, -1, 4, 0].into_iter().enumerate() {
-            deltas.insert((LocationId::parse(&format!("L{i}")).unwrap(), ItemId::parse("I").unwrap()), delta);
-        }
+        let moves = [-2, 3, -1, 4, 0]
+            .into_iter()
+            .enumerate()
+            .map(|(i, delta)| StockMove {
+                location_id: crate::domain::ids::LocationId::parse(&format!("L{i}")).unwrap(),
+                item_id: crate::domain::ids::ItemId::parse("I").unwrap(),
+                shard: 0,
+                delta,
+            })
+            .collect();
         let user = UserId::parse("u").unwrap();
-        let journal = Journal::new(&deps, &tenant, Kind::Reallocate, &user, &deltas, &[], Vec::new());
+        let journal = Journal::new(&deps, &tenant, Kind::Reallocate, &user, moves, &[], Vec::new());
         let signs: Vec<i64> = journal.moves.iter().map(|m| m.delta).collect();
         assert_eq!(signs, vec![3, 4, -2, -1]);
     }
