@@ -89,7 +89,10 @@ struct Shared {
     /// writes already queued are done.
     writer: mpsc::Sender<Box<dyn WriteJob>>,
     /// Read connections; empty for an in-memory database, whose reads go through the writer.
-    readers: Vec<Mutex<Connection>>,
+    /// Each read connection opens on its first use (a Lambda that only writes never opens one).
+    readers: Vec<Mutex<Option<Connection>>>,
+    /// The file the read connections open.
+    path: Option<std::path::PathBuf>,
     next_reader: AtomicUsize,
 }
 
@@ -113,10 +116,9 @@ fn reader_count() -> usize {
 fn configure(conn: &Connection) -> anyhow::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    // Pages read through a memory map (no copy per read) and a 32 MB page cache per connection
-    // (the default is 2 MB): reads of hot orders and stock rows stay in memory.
+    // Pages read through a memory map: no copy per read, and nothing for a read connection to
+    // drop when another commits (its page cache is emptied then, so it stays at the default).
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-    conn.pragma_update(None, "cache_size", -32_768)?;
     Ok(())
 }
 
@@ -131,35 +133,31 @@ impl SqliteDb {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed write survives a power cut, not only a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        let readers = (0..reader_count())
-            .map(|_| {
-                let reader = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-                )?;
-                configure(&reader)?;
-                reader.pragma_update(None, "query_only", true)?;
-                Ok(Mutex::new(reader))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Self::start(conn, readers)
+        // The writer's cache stays valid across its own commits: 32 MB (the default is 2 MB).
+        conn.pragma_update(None, "cache_size", -32_768)?;
+        let readers = (0..reader_count()).map(|_| Mutex::new(None)).collect();
+        Self::start(conn, readers, Some(path.to_path_buf()))
     }
 
     /// A private in-memory database (tests). It has no read pool: reads queue with the writes.
     pub fn in_memory() -> anyhow::Result<Self> {
         let conn = Connection::open_in_memory()?;
         configure(&conn)?;
-        Self::start(conn, Vec::new())
+        Self::start(conn, Vec::new(), None)
     }
 
-    fn start(conn: Connection, readers: Vec<Mutex<Connection>>) -> anyhow::Result<Self> {
+    fn start(
+        conn: Connection,
+        readers: Vec<Mutex<Option<Connection>>>,
+        path: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let writer_counters = counters.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_groups(conn, receiver, &writer_counters))?;
-        Ok(Self { shared: Arc::new(Shared { counters, writer: sender, readers, next_reader: AtomicUsize::new(0) }) })
+        Ok(Self { shared: Arc::new(Shared { counters, writer: sender, readers, path, next_reader: AtomicUsize::new(0) }) })
     }
 
     /// Counts of the writer's work (benchmarks print writes per group).
@@ -207,19 +205,36 @@ impl SqliteDb {
         for offset in 0..readers.len() {
             // A free connection answers at once, on this thread: a point read is a few
             // microseconds, less than handing it to another thread.
-            if let Ok(conn) = readers[(start + offset) % readers.len()].try_lock() {
-                return f(&conn);
+            if let Ok(mut slot) = readers[(start + offset) % readers.len()].try_lock() {
+                return f(self.shared.reader(&mut slot)?);
             }
         }
         // Every connection is busy: wait for one off the async threads.
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = shared.readers[start % shared.readers.len()]
+            let mut slot = shared.readers[start % shared.readers.len()]
                 .lock()
                 .map_err(|_| anyhow::anyhow!("sqlite read connection poisoned"))?;
-            f(&conn)
+            f(shared.reader(&mut slot)?)
         })
         .await?
+    }
+}
+
+impl Shared {
+    /// The connection of a read slot, opened now if it is the slot's first use.
+    fn reader<'a>(&self, slot: &'a mut Option<Connection>) -> anyhow::Result<&'a Connection> {
+        if slot.is_none() {
+            let path = self.path.as_deref().ok_or_else(|| anyhow::anyhow!("no file to read"))?;
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            configure(&reader)?;
+            reader.pragma_update(None, "query_only", true)?;
+            *slot = Some(reader);
+        }
+        slot.as_ref().ok_or_else(|| anyhow::anyhow!("the read connection did not open"))
     }
 }
 

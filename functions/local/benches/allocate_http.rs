@@ -108,6 +108,10 @@ fn print(name: &str, f: &Figures) {
     );
 }
 
+/// The local server's allocator, as in `oms-local`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let orders: usize = std::env::var("ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);

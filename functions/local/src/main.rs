@@ -51,6 +51,11 @@ enum Command {
 
 const SECRET_FILE: &str = "jwt-secret";
 
+/// mimalloc: allocation-heavy request handling (JSON items) spends a fifth of its time in the
+/// system allocator otherwise.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
