@@ -157,7 +157,9 @@ impl SqliteDb {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_groups(conn, receiver, &writer_counters))?;
-        Ok(Self { shared: Arc::new(Shared { counters, writer: sender, readers, path, next_reader: AtomicUsize::new(0) }) })
+        Ok(Self {
+            shared: Arc::new(Shared { counters, writer: sender, readers, path, next_reader: AtomicUsize::new(0) }),
+        })
     }
 
     /// Counts of the writer's work (benchmarks print writes per group).
