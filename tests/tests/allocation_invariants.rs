@@ -109,14 +109,7 @@ on_both_backends! {
             demanded += order["OrderLine"].as_array().unwrap().iter().map(|l| l["Quantity"].as_i64().unwrap()).sum::<i64>();
             assert_eq!(app.post("/order/api/order/order", &order).await.status, StatusCode::OK);
         }
-        let started = std::time::Instant::now();
-        let events: Vec<Value> = ids.iter().map(|id| json!({"detailType": "ORDER_CREATED", "detail": {"orderId": id}})).collect();
-        let calls = events.iter().map(|event| app.fabric(Method::POST, "/allocation/", Some(event)));
-        let replies = futures::future::join_all(calls).await;
-        let elapsed = started.elapsed();
-        let count = |status: StatusCode| replies.iter().filter(|r| r.status == status).count();
-        let (full, partial, conflict) = (count(StatusCode::OK), count(StatusCode::PARTIAL_CONTENT), count(StatusCode::CONFLICT));
-        assert_eq!(full + partial + conflict, 64, "unexpected statuses: {:?}", replies.iter().map(|r| (r.status, r.body.clone())).collect::<Vec<_>>());
+        let (full, partial, conflict, elapsed) = app.allocate_concurrently(&ids).await;
         let (reserved, on_hand) = assert_invariants(&app, &ids).await;
         // Safety stock of one unit per row keeps 5 of the 40 units back.
         assert_eq!(reserved, 35, "every promisable unit should be allocated when demand ({demanded}) exceeds it");

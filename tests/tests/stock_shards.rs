@@ -427,14 +427,7 @@ on_both_backends! {
             order(&app, id, "SKU-HOT", quantity).await;
         }
         assert!(demanded > 40, "demand ({demanded}) exceeds the stock");
-        let started = std::time::Instant::now();
-        let events: Vec<Value> = ids.iter().map(|id| json!({"detailType": "ORDER_CREATED", "detail": {"orderId": id}})).collect();
-        let calls = events.iter().map(|event| app.fabric(Method::POST, "/allocation/", Some(event)));
-        let replies = futures::future::join_all(calls).await;
-        let elapsed = started.elapsed();
-        let count = |status: StatusCode| replies.iter().filter(|r| r.status == status).count();
-        let (full, partial, conflict) = (count(StatusCode::OK), count(StatusCode::PARTIAL_CONTENT), count(StatusCode::CONFLICT));
-        assert_eq!(full + partial + conflict, 64, "unexpected statuses: {:?}", replies.iter().map(|r| (r.status, r.body.clone())).collect::<Vec<_>>());
+        let (full, partial, conflict, elapsed) = app.allocate_concurrently(&ids).await;
 
         let mut allocated = 0;
         for id in &ids {

@@ -193,6 +193,30 @@ impl TestApp {
         let site = r#"{"account":"demo","channel":12}"#;
         self.send(method, path, Some(&self.demo_token()), &[("x-site-context", site)], body.as_deref()).await
     }
+
+    /// Allocates every order at once (`POST /allocation/` per order, all in flight together):
+    /// how many were allocated in full (200), in part (206) and gave up (409), and how long it
+    /// took. Any other status fails the test.
+    pub async fn allocate_concurrently(&self, order_ids: &[String]) -> (usize, usize, usize, std::time::Duration) {
+        let started = std::time::Instant::now();
+        let events: Vec<Value> = order_ids
+            .iter()
+            .map(|id| serde_json::json!({"detailType": "ORDER_CREATED", "detail": {"orderId": id}}))
+            .collect();
+        let calls = events.iter().map(|event| self.fabric(Method::POST, "/allocation/", Some(event)));
+        let replies = futures::future::join_all(calls).await;
+        let elapsed = started.elapsed();
+        let count = |status: StatusCode| replies.iter().filter(|r| r.status == status).count();
+        let (full, partial, conflict) =
+            (count(StatusCode::OK), count(StatusCode::PARTIAL_CONTENT), count(StatusCode::CONFLICT));
+        assert_eq!(
+            full + partial + conflict,
+            order_ids.len(),
+            "unexpected statuses: {:?}",
+            replies.iter().map(|r| (r.status, r.body.clone())).collect::<Vec<_>>()
+        );
+        (full, partial, conflict, elapsed)
+    }
 }
 
 /// The order of the seed's Save Order example.
