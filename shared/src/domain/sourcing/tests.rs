@@ -1,3 +1,5 @@
+use super::explanation::flag_exclusion;
+use super::planner::Point;
 use super::*;
 
 #[test]
