@@ -61,6 +61,34 @@ impl Index {
             Index::Gsi2 => "GSI2SK",
         }
     }
+    /// Which attributes the index copies from the table: what a query on it returns, and which
+    /// updates of an item also write its index entry (DynamoDB writes the entry only when one
+    /// of them, or the index key, changes).
+    pub fn projection(self) -> Projection {
+        match self {
+            Index::Gsi1 | Index::Gsi2 => Projection::All,
+        }
+    }
+}
+
+/// The attributes an index copies from the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Projection {
+    /// Every attribute: a query returns whole items, and any change of an item writes the index.
+    All,
+    /// The table key and the index key only: a query returns keys (read the items after), and
+    /// an item's entry is written only when it joins, leaves or moves within the index.
+    KeysOnly,
+}
+
+impl Projection {
+    /// The `ProjectionType` DynamoDB and the SAM template call it.
+    pub fn dynamodb_name(self) -> &'static str {
+        match self {
+            Projection::All => "ALL",
+            Projection::KeysOnly => "KEYS_ONLY",
+        }
+    }
 }
 
 /// A guard evaluated atomically with the write it protects.

@@ -375,7 +375,12 @@ fn table_should_have_the_keys_and_indexes_the_store_queries() {
             "key schema of {}",
             index.name()
         );
-        assert_eq!(gsi["Projection"]["ProjectionType"], "ALL", "projection of {}", index.name());
+        assert_eq!(
+            gsi["Projection"]["ProjectionType"],
+            index.projection().dynamodb_name(),
+            "projection of {} (the store's create_table uses Index::projection)",
+            index.name()
+        );
     }
 }
 

@@ -19,7 +19,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use super::embedded::check_transaction;
-use crate::ports::{Condition, Index, Item, ItemStore, Key, PK, Page, Query, SK, SkRange, StoreError, Update, WriteOp};
+use crate::ports::{
+    self, Condition, Index, Item, ItemStore, Key, PK, Page, Query, SK, SkRange, StoreError, Update, WriteOp,
+};
 
 type AttributeMap = HashMap<String, AttributeValue>;
 
@@ -69,7 +71,7 @@ pub async fn create_table(client: &Client, table: &str) -> anyhow::Result<()> {
                 .index_name(index.name())
                 .key_schema(key(index.pk_attr(), KeyType::Hash)?)
                 .key_schema(key(index.sk_attr(), KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(Projection::builder().projection_type(projection_type(index.projection())).build())
                 .build()?,
         );
     }
@@ -99,6 +101,13 @@ pub async fn create_table(client: &Client, table: &str) -> anyhow::Result<()> {
             anyhow::bail!("table {table} did not become ACTIVE");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn projection_type(projection: ports::Projection) -> ProjectionType {
+    match projection {
+        ports::Projection::All => ProjectionType::All,
+        ports::Projection::KeysOnly => ProjectionType::KeysOnly,
     }
 }
 
