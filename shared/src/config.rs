@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::keys::KeyShards;
+
 /// Where state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -24,6 +26,8 @@ pub struct Config {
     /// HS256 secret for locally signed tokens. Unset in AWS, where the API Gateway JWT
     /// authorizer has verified the token and the functions read its claims.
     pub jwt_secret: Option<String>,
+    /// How many partitions each sharded key spreads over (`OMS_SHARDS_*`, see `keys::KeyShards`).
+    pub key_shards: KeyShards,
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".oms";
@@ -54,7 +58,8 @@ impl Config {
         if let Some(secret) = &jwt_secret {
             anyhow::ensure!(secret.len() >= 16, "OMS_JWT_SECRET must be at least 16 characters");
         }
-        Ok(Self { backend, log_format, jwt_secret })
+        let key_shards = KeyShards::from_lookup(&lookup)?;
+        Ok(Self { backend, log_format, jwt_secret, key_shards })
     }
 }
 

@@ -31,6 +31,11 @@ pub const DB_FILE: &str = "oms.db";
 
 impl Deps {
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            crate::keys::use_shards(config.key_shards),
+            "the key shard counts were already set to {:?}",
+            crate::keys::shards()
+        );
         match &config.backend {
             Backend::Embedded { data_dir } => Self::embedded(SqliteDb::open(&data_dir.join(DB_FILE))?),
             Backend::Aws { table } => {

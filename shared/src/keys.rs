@@ -1,8 +1,11 @@
 //! Every key and index value of the single table is built here. Every key starts with
 //! the tenant, so one tenant can never address another's items.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::domain::allocation::AllocationId;
 use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId};
 use crate::ports::Key;
 
@@ -66,37 +69,48 @@ pub fn idempotency_part(record: &Key, n: usize) -> Key {
     Key::new(record.pk.clone(), format!("PART#{n:05}"))
 }
 
+/// Sort key of an outbox record, whose partition is its own (`T#t#OUTBOX#<id>`): a put and a
+/// delete for every order change would take one tenant-wide partition past its write limit.
+pub const OUTBOX_SK: &str = "OUTBOX";
+
 pub fn outbox(t: &TenantId, id: &str) -> Key {
-    Key::new(format!("{}#OUTBOX", tenant(t)), id)
+    Key::new(format!("{}#OUTBOX#{id}", tenant(t)), OUTBOX_SK)
 }
 
-/// Where an outbox record that cannot be sent is kept: its tenant's, out of every index.
+/// The id of the outbox record at `key`: its partition's last part, or the sort key of a
+/// record written when a tenant's records shared one partition (`T#t#OUTBOX`, sort key the id).
+pub fn outbox_id(key: &Key) -> &str {
+    match key.pk.rsplit_once('#') {
+        Some((_, id)) if key.sk == OUTBOX_SK => id,
+        _ => &key.sk,
+    }
+}
+
+/// Where an outbox record that cannot be sent is kept, out of every index: its tenant's dead
+/// letters (`T#t#OUTBOX#DEAD`, sort key the record's id), one partition, as they are rare.
 pub fn outbox_dead_letter(record: &Key) -> Key {
-    Key::new(format!("{}#DEAD", record.pk), record.sk.clone())
+    let id = outbox_id(record);
+    let tenant_outbox = match record.sk == OUTBOX_SK {
+        true => record.pk.strip_suffix(id).and_then(|p| p.strip_suffix('#')).unwrap_or(&record.pk),
+        false => &record.pk,
+    };
+    Key::new(format!("{tenant_outbox}#DEAD"), id)
 }
-
-/// Shards of the outbox index: every tenant's undelivered messages in one partition would make
-/// it the hottest partition of the table.
-pub const OUTBOX_SHARDS: u32 = 16;
 
 fn outbox_shard(shard: u32) -> String {
     format!("OUTBOX#{shard:02}")
 }
 
 /// GSI1 partition (`OUTBOX#07`) that lists the outbox record `id` among undelivered messages of
-/// every tenant, chosen by FNV-1a of the id: stable across builds, unlike the std hasher.
+/// every tenant: one of [`KeyShards::outbox_index`], by the id's hash.
 pub fn outbox_index_partition(id: &str) -> String {
-    outbox_shard(fnv1a(id) % OUTBOX_SHARDS)
+    outbox_shard(shard_of(id, shards().outbox_index))
 }
 
-/// FNV-1a: stable across builds, unlike the std hasher.
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
-}
-
-/// Every GSI1 partition of the outbox index: the relay reads them all.
+/// Every GSI1 partition of the outbox index, which the relay reads: the shards, and the one
+/// partition every tenant's records shared before the index was sharded.
 pub fn outbox_index_partitions() -> impl Iterator<Item = String> {
-    (0..OUTBOX_SHARDS).map(outbox_shard)
+    std::iter::once("OUTBOX".to_owned()).chain((0..shards().outbox_index).map(outbox_shard))
 }
 
 /// GSI1 sort key of an outbox record: oldest first, so the relay can stop at a cutoff time.
@@ -109,12 +123,36 @@ pub fn outbox_index_cutoff(cutoff: DateTime<Utc>) -> String {
     timestamp(cutoff)
 }
 
-pub fn change_tracker_partition(t: &TenantId) -> String {
+/// FNV-1a: stable across builds, unlike the std hasher.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
+}
+
+/// The shard, of `count`, that `text` hashes to.
+fn shard_of(text: &str, count: u32) -> u32 {
+    fnv1a(text) % count.max(1)
+}
+
+/// The partition that held every change-tracker record of a tenant before they were sharded.
+fn change_tracker_legacy(t: &TenantId) -> String {
     format!("{}#OCT", tenant(t))
 }
 
+/// Every partition of a tenant's change-tracker records: the legacy one and the shards. Each
+/// is sorted by time; readers merge them.
+pub fn change_tracker_partitions(t: &TenantId) -> impl Iterator<Item = String> {
+    let legacy = change_tracker_legacy(t);
+    std::iter::once(legacy.clone()).chain((0..shards().change_tracker).map(move |n| format!("{legacy}#{n:02}")))
+}
+
+/// A change-tracker record, in the shard (`T#t#OCT#07`) its order hashes to: one order's
+/// changes stay in order in one partition, and a single "now" does not take every write.
 pub fn change_tracker(t: &TenantId, time: DateTime<Utc>, order: &OrderId, change_id: &str) -> Key {
-    Key::new(change_tracker_partition(t), format!("{}#{}#{change_id}", timestamp(time), order.as_str()))
+    let shard = shard_of(order.as_str(), shards().change_tracker);
+    Key::new(
+        format!("{}#{shard:02}", change_tracker_legacy(t)),
+        format!("{}#{}#{change_id}", timestamp(time), order.as_str()),
+    )
 }
 
 /// Sortable UTC timestamp used inside sort keys.
@@ -127,13 +165,29 @@ pub fn demo_marker(t: &TenantId) -> Key {
     Key::new(format!("{}#META", tenant(t)), "DEMO")
 }
 
-pub fn allocation(t: &TenantId, id: &crate::domain::allocation::AllocationId) -> Key {
+pub fn allocation(t: &TenantId, id: &AllocationId) -> Key {
     Key::new(format!("{}#ALLOC#{}", tenant(t), id.as_str()), "ALLOC")
 }
 
-/// GSI1 partition of a tenant's allocations, sorted by `updatedAt` (the query endpoint).
+/// GSI1 partition that listed every allocation of a tenant, sorted by `updatedAt`, before the
+/// listing moved to the sharded keys-only [`allocation_listing`]. Documents not written since
+/// are still there, so readers read it too.
 pub fn allocations_by_update(t: &TenantId) -> String {
     format!("{}#ALLOC", tenant(t))
+}
+
+/// GSI3 (keys only) entry that lists an allocation among its tenant's: partition
+/// `T#t#ALLOC#07` by the id's hash, sort key the id. Neither changes when the document does,
+/// so only its creation writes the index.
+pub fn allocation_listing(t: &TenantId, id: &AllocationId) -> (String, String) {
+    let shard = shard_of(id.as_str(), shards().allocation_listing);
+    (format!("{}#{shard:02}", allocations_by_update(t)), id.as_str().to_owned())
+}
+
+/// Every GSI3 partition that lists a tenant's allocations.
+pub fn allocation_listing_partitions(t: &TenantId) -> impl Iterator<Item = String> {
+    let base = allocations_by_update(t);
+    (0..shards().allocation_listing).map(move |n| format!("{base}#{n:02}"))
 }
 
 /// GSI2 partition of one order's allocations.
@@ -141,31 +195,36 @@ pub fn allocations_of_order(t: &TenantId, order: &OrderId) -> String {
     format!("{}#ORDERALLOC#{}", tenant(t), order.as_str())
 }
 
-/// GSI2 partition that listed every stock row of a tenant before the listing was sharded: rows
-/// written since only reservations touched them are still listed here (reconcile reads it too).
-pub fn stock_rows(t: &TenantId) -> String {
+/// GSI2 partition that listed every stock row of a tenant before the listing was sharded.
+fn stock_rows(t: &TenantId) -> String {
     format!("{}#STOCK", tenant(t))
 }
 
-/// Shards of the stock-row listing (GSI2) of a tenant. The index projects every attribute, so
-/// each reservation also writes the row's index entry: one index partition for all of a
-/// tenant's stock would cap every item's reservations together at one partition's write rate.
-pub const STOCK_INDEX_SHARDS: u32 = 16;
+/// Shards of the GSI2 stock listing of the previous key design.
+const LEGACY_STOCK_INDEX_SHARDS: u32 = 16;
 
-/// GSI2 partition (`T#t#STOCK#07`) that lists one stock shard row, by FNV-1a of item, location
-/// and shard, so the shards of a hot item land in different index partitions.
+/// Every GSI2 partition that listed stock rows before the listing moved to GSI3: rows not
+/// written since (reservations do not move them) are still there, so reconcile reads them too.
+pub fn legacy_stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String> {
+    let base = stock_rows(t);
+    std::iter::once(base.clone()).chain((0..LEGACY_STOCK_INDEX_SHARDS).map(move |n| format!("{base}#{n:02}")))
+}
+
+/// GSI3 (keys only) partition (`T#t#STOCK#07`) that lists one stock shard row, by the hash of
+/// item, location and shard. The index holds keys only and a reservation changes none, so
+/// only a row's creation writes the index.
 pub fn stock_rows_partition(t: &TenantId, item: &ItemId, location: &LocationId, shard: u32) -> String {
     let text = format!("{item}#{location}#{shard}");
-    format!("{}#{:02}", stock_rows(t), fnv1a(&text) % STOCK_INDEX_SHARDS)
+    format!("{}#{:02}", stock_rows(t), shard_of(&text, shards().stock_listing))
 }
 
-/// Every GSI2 partition that lists the tenant's stock rows, the unsharded one included.
+/// Every GSI3 partition that lists the tenant's stock rows.
 pub fn stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String> {
     let base = stock_rows(t);
-    std::iter::once(base.clone()).chain((0..STOCK_INDEX_SHARDS).map(move |n| format!("{base}#{n:02}")))
+    (0..shards().stock_listing).map(move |n| format!("{base}#{n:02}"))
 }
 
-/// GSI2 sort key of a stock shard row.
+/// GSI3 sort key of a stock shard row.
 pub fn stock_rows_sort(item: &ItemId, location: &LocationId, shard: u32) -> String {
     match shard {
         0 => format!("{item}#{location}"),
@@ -178,11 +237,121 @@ pub fn allocation_settings(t: &TenantId) -> Key {
     Key::new(format!("{}#META", tenant(t)), "ALLOCATION_SETTINGS")
 }
 
-/// Partition of a tenant's journals: changes too large for one transaction, while they run.
-pub fn journals(t: &TenantId) -> String {
-    format!("{}#JOURNAL", tenant(t))
+/// Every partition of a tenant's journals (changes too large for one transaction, while they
+/// run): a reader of them all queries each.
+pub fn journal_partitions(t: &TenantId) -> impl Iterator<Item = String> {
+    let base = format!("{}#JOURNAL", tenant(t));
+    (0..shards().journals).map(move |n| format!("{base}#{n:02}"))
 }
 
+/// A journal, in the partition its id hashes to: a large change rewrites its journal at every
+/// step, and one partition for a tenant's journals would cap them together.
 pub fn journal(t: &TenantId, id: &str) -> Key {
-    Key::new(journals(t), id)
+    Key::new(format!("{}#JOURNAL#{:02}", tenant(t), shard_of(id, shards().journals)), id)
+}
+
+/// How many partitions each sharded key is spread over. Writers pick a shard by hash; readers
+/// read every shard, so a count may be raised (readers then see the old shards and the new)
+/// but never lowered: records in the shards above the new count would no longer be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyShards {
+    /// GSI1 partitions listing undelivered outbox records, shared by every tenant: each order
+    /// change writes its record's entry and deletes it (`OMS_SHARDS_OUTBOX_INDEX`).
+    pub outbox_index: u32,
+    /// Base partitions of one tenant's change-tracker records (`OMS_SHARDS_CHANGE_TRACKER`).
+    pub change_tracker: u32,
+    /// GSI3 partitions listing one tenant's allocations (`OMS_SHARDS_ALLOCATION_LISTING`).
+    pub allocation_listing: u32,
+    /// GSI3 partitions listing one tenant's stock rows (`OMS_SHARDS_STOCK_LISTING`).
+    pub stock_listing: u32,
+    /// Base partitions of one tenant's journals (`OMS_SHARDS_JOURNALS`).
+    pub journals: u32,
+}
+
+impl KeyShards {
+    /// Counts that keep one tenant at 10,000 order changes a second under every partition's
+    /// limit (README, "Scaling on DynamoDB"; `cargo run -p partition-heat` prints the figures).
+    pub const DEFAULT: KeyShards =
+        KeyShards { outbox_index: 64, change_tracker: 32, allocation_listing: 16, stock_listing: 16, journals: 16 };
+
+    /// The environment variables that set the counts, each with the count it sets.
+    fn variables(&mut self) -> [(&'static str, &mut u32); 5] {
+        [
+            ("OMS_SHARDS_OUTBOX_INDEX", &mut self.outbox_index),
+            ("OMS_SHARDS_CHANGE_TRACKER", &mut self.change_tracker),
+            ("OMS_SHARDS_ALLOCATION_LISTING", &mut self.allocation_listing),
+            ("OMS_SHARDS_STOCK_LISTING", &mut self.stock_listing),
+            ("OMS_SHARDS_JOURNALS", &mut self.journals),
+        ]
+    }
+
+    /// The counts the environment sets, the defaults for the others. A count is a whole number
+    /// from its default (fewer would hide records already written) to 1,000.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut shards = Self::DEFAULT;
+        for (name, count) in shards.variables() {
+            let Some(text) = lookup(name).filter(|v| !v.trim().is_empty()) else { continue };
+            let least = *count;
+            match text.trim().parse::<u32>() {
+                Ok(n) if (least..=1000).contains(&n) => *count = n,
+                _ => anyhow::bail!("{name} must be a whole number from {least} to 1000, not {text:?}"),
+            }
+        }
+        Ok(shards)
+    }
+}
+
+static SHARDS: OnceLock<KeyShards> = OnceLock::new();
+
+/// Installs this process's shard counts (from its configuration) before the first key is built.
+/// Counts cannot change once a key was built: the first counts stay, and `false` says so.
+pub fn use_shards(shards: KeyShards) -> bool {
+    SHARDS.set(shards).is_ok() || SHARDS.get() == Some(&shards)
+}
+
+/// The shard counts in use: those installed by [`use_shards`], or the defaults.
+pub fn shards() -> KeyShards {
+    *SHARDS.get_or_init(|| KeyShards::DEFAULT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_shard_count_is_below_its_default_should_refuse_it_naming_the_variable() {
+        let err = KeyShards::from_lookup(|name| (name == "OMS_SHARDS_CHANGE_TRACKER").then(|| "8".into())).unwrap_err();
+        assert!(err.to_string().contains("OMS_SHARDS_CHANGE_TRACKER"), "{err}");
+    }
+
+    #[test]
+    fn when_a_shard_count_is_raised_should_use_it_and_keep_the_other_defaults() {
+        let shards = KeyShards::from_lookup(|name| (name == "OMS_SHARDS_OUTBOX_INDEX").then(|| "128".into())).unwrap();
+        assert_eq!(shards, KeyShards { outbox_index: 128, ..KeyShards::DEFAULT });
+    }
+
+    #[test]
+    fn an_outbox_record_and_a_legacy_one_should_both_have_their_id_and_dead_letter_key() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let record = outbox(&tenant, "01JABC");
+        assert_eq!(outbox_id(&record), "01JABC");
+        assert_eq!(outbox_dead_letter(&record), Key::new("T#acme#OUTBOX#DEAD", "01JABC"));
+        let legacy = Key::new("T#acme#OUTBOX", "01JOLD");
+        assert_eq!(outbox_id(&legacy), "01JOLD");
+        assert_eq!(outbox_dead_letter(&legacy), Key::new("T#acme#OUTBOX#DEAD", "01JOLD"));
+    }
+
+    #[test]
+    fn every_sharded_key_should_land_in_a_partition_its_readers_read() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let order = OrderId::parse_at("orderId", "O-1").unwrap();
+        let tracker = change_tracker(&tenant, Utc::now(), &order, "c1");
+        assert!(change_tracker_partitions(&tenant).any(|p| p == tracker.pk));
+        let journal_key = journal(&tenant, "j1");
+        assert!(journal_partitions(&tenant).any(|p| p == journal_key.pk));
+        let (item, location) = (ItemId::parse_at("i", "SKU-1").unwrap(), LocationId::parse_at("l", "DC-1").unwrap());
+        let row = stock_rows_partition(&tenant, &item, &location, 3);
+        assert!(stock_rows_partitions(&tenant).any(|p| p == row));
+        assert!(outbox_index_partitions().any(|p| p == outbox_index_partition("01JABC")));
+    }
 }

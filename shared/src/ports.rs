@@ -1,8 +1,8 @@
 //! Small ports the services depend on. The embedded adapters are the test doubles.
 //!
-//! The item store is DynamoDB-shaped: one table, items addressed by `PK` + `SK`, two global
-//! secondary indexes (`GSI1PK`/`GSI1SK`, `GSI2PK`/`GSI2SK`) that an item joins by carrying those
-//! attributes. Items are JSON objects; numbers that are counted atomically are integers.
+//! The item store is DynamoDB-shaped: one table, items addressed by `PK` + `SK`, three global
+//! secondary indexes (`GSI1PK`/`GSI1SK` ... `GSI3PK`/`GSI3SK`) that an item joins by carrying
+//! those attributes; each projects what [`Index::projection`] says. Items are JSON objects; numbers that are counted atomically are integers.
 
 use std::time::Duration;
 
@@ -38,27 +38,33 @@ impl Key {
 pub enum Index {
     Gsi1,
     Gsi2,
+    /// Listings (every stock row, every allocation of a tenant): keys only, under keys that an
+    /// item keeps for life, so only its creation writes the index.
+    Gsi3,
 }
 
 impl Index {
-    pub const ALL: [Index; 2] = [Index::Gsi1, Index::Gsi2];
+    pub const ALL: [Index; 3] = [Index::Gsi1, Index::Gsi2, Index::Gsi3];
 
     pub fn name(self) -> &'static str {
         match self {
             Index::Gsi1 => "GSI1",
             Index::Gsi2 => "GSI2",
+            Index::Gsi3 => "GSI3",
         }
     }
     pub fn pk_attr(self) -> &'static str {
         match self {
             Index::Gsi1 => "GSI1PK",
             Index::Gsi2 => "GSI2PK",
+            Index::Gsi3 => "GSI3PK",
         }
     }
     pub fn sk_attr(self) -> &'static str {
         match self {
             Index::Gsi1 => "GSI1SK",
             Index::Gsi2 => "GSI2SK",
+            Index::Gsi3 => "GSI3SK",
         }
     }
     /// Which attributes the index copies from the table: what a query on it returns, and which
@@ -67,6 +73,7 @@ impl Index {
     pub fn projection(self) -> Projection {
         match self {
             Index::Gsi1 | Index::Gsi2 => Projection::All,
+            Index::Gsi3 => Projection::KeysOnly,
         }
     }
 }

@@ -49,7 +49,7 @@ impl common::Intercept for Faulty {
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
         let claims_journal = writes.iter().any(
-            |w| matches!(w, WriteOp::Put { item, .. } if Key::of(item).is_some_and(|k| k.pk.ends_with("#JOURNAL"))),
+            |w| matches!(w, WriteOp::Put { item, .. } if Key::of(item).is_some_and(|k| k.pk.contains("#JOURNAL#"))),
         );
         let rival = self.rival.lock().unwrap().clone();
         if claims_journal
@@ -114,11 +114,10 @@ async fn big_allocation(app: &TestApp) -> (String, Value) {
 /// Reserved units of every item at `dc`, in item order (reads the tenant's stock row listing).
 async fn reserved_at(app: &TestApp, dc: &str) -> Vec<i64> {
     let tenant = oms_core::domain::ids::TenantId::parse("demo").unwrap();
-    let mut rows = Vec::new();
-    for partition in oms_core::keys::stock_rows_partitions(&tenant) {
-        let query = Query::partition(partition).on(oms_core::ports::Index::Gsi2);
-        rows.extend(oms_core::store::query_all(app.deps.store.as_ref(), query).await.unwrap());
-    }
+    let listings =
+        oms_core::keys::stock_rows_partitions(&tenant).map(|p| Query::partition(p).on(oms_core::ports::Index::Gsi3));
+    let listed = oms_core::store::query_every(app.deps.store.as_ref(), listings).await.unwrap();
+    let rows = oms_core::store::read_listed(app.deps.store.as_ref(), &listed).await.unwrap();
     let mut reserved: Vec<(String, i64)> = rows
         .iter()
         .filter(|r| r["LocationId"] == dc)

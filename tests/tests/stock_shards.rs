@@ -403,12 +403,19 @@ on_both_backends! {
         assert_zero_drift(&app).await;
     }
 
-    when_a_stock_row_is_still_listed_under_the_unsharded_index_partition_reconcile_should_check_it => |app| {
+    when_a_stock_row_is_still_listed_where_the_previous_key_design_listed_it_reconcile_should_check_it => |app| {
         dc(&app, "DC-1").await;
         assert_eq!(supply(&app, "Sync", &[("DC-1", "SKU-1", 9)]).await.status, StatusCode::OK);
-        // As a row written before the listing was sharded: listed under the tenant's one partition.
+        // As a row written before the listing moved to GSI3: listed under the tenant's one GSI2 partition.
         let key = oms_core::keys::stock(&tenant(), &ItemId::parse("SKU-1").unwrap(), &LocationId::parse("DC-1").unwrap());
-        let legacy = Update::new().set("GSI2PK", oms_core::keys::stock_rows(&tenant())).add("reserved", 2).add("available", -2);
+        let unsharded = oms_core::keys::legacy_stock_rows_partitions(&tenant()).next().unwrap();
+        let legacy = Update::new()
+            .set("GSI2PK", unsharded)
+            .set("GSI2SK", "SKU-1#DC-1")
+            .remove("GSI3PK")
+            .remove("GSI3SK")
+            .add("reserved", 2)
+            .add("available", -2);
         app.deps.store.update(&key, legacy, None).await.unwrap();
         let report = app.fabric(Method::POST, "/allocation/reconcile", Some(&json!({}))).await;
         assert_eq!(report.body["stockRowsChecked"], 1, "{}", report.body);

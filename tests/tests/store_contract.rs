@@ -177,6 +177,8 @@ contract!(
     when_update_removes_gsi_attributes_item_should_leave_the_index,
     when_partitions_share_a_prefix_query_should_return_only_its_own_partition,
     when_cursor_is_malformed_query_should_fail_with_invalid,
+    when_a_keys_only_index_is_queried_should_return_only_the_table_and_index_keys,
+    when_a_keys_only_listing_is_paged_every_item_should_come_exactly_once,
 );
 
 async fn when_item_is_put_get_should_return_it_with_its_types_intact(store: Store) {
@@ -745,10 +747,65 @@ async fn when_partitions_share_a_prefix_query_should_return_only_its_own_partiti
     }
 }
 
+async fn when_a_keys_only_index_is_queried_should_return_only_the_table_and_index_keys(store: Store) {
+    let listed = json!({"GSI3PK": "LIST#1", "GSI3SK": "b", "GSI1PK": "G", "GSI1SK": "1", "onHand": 5, "name": "x"});
+    put_all(&store, vec![item("ROW#1", "A", listed), item("ROW#2", "A", json!({"GSI3PK": "LIST#1", "GSI3SK": "a"}))])
+        .await;
+    // An update of attributes the index does not project leaves the entry as it was.
+    store.update(&Key::new("ROW#1", "A"), Update::new().add("onHand", 2), None).await.unwrap();
+
+    let items = store.query(Query::partition("LIST#1").on(Index::Gsi3)).await.unwrap().items;
+
+    let keys_only = |pk: &str, sk: &str| item(pk, "A", json!({"GSI3PK": "LIST#1", "GSI3SK": sk}));
+    assert_eq!(items, vec![keys_only("ROW#2", "a"), keys_only("ROW#1", "b")]);
+    assert_eq!(store.get(&Key::new("ROW#1", "A")).await.unwrap().unwrap()["onHand"], 7, "the table keeps everything");
+}
+
+async fn when_a_keys_only_listing_is_paged_every_item_should_come_exactly_once(store: Store) {
+    let rows = (0..7).map(|n| item(&format!("ROW#{n}"), "A", json!({"GSI3PK": "LIST", "GSI3SK": format!("{n:02}")})));
+    put_all(&store, rows.collect()).await;
+
+    let listed = all_pages(&store, Query::partition("LIST").on(Index::Gsi3).descending(), 3).await;
+
+    let pks: Vec<&str> = listed.iter().map(|i| i["PK"].as_str().unwrap_or_default()).collect();
+    assert_eq!(pks, ["ROW#6", "ROW#5", "ROW#4", "ROW#3", "ROW#2", "ROW#1", "ROW#0"]);
+    assert!(listed.iter().all(|i| i.len() == 4), "keys only: {listed:?}");
+}
+
 async fn when_cursor_is_malformed_query_should_fail_with_invalid(store: Store) {
     let err = store.query(Query::partition("P").limit(5).cursor(Some("not a cursor!".into()))).await.unwrap_err();
 
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn when_a_file_from_before_gsi3_is_opened_embedded_store_should_add_the_index_and_list_its_items() {
+    let dir = std::env::temp_dir().join(format!("oms-store-contract-{}", ulid::Ulid::new()));
+    let path = dir.join("oms.db");
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        // The schema as it was, with an item that already carries GSI3 attributes.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, body TEXT NOT NULL, gsi1pk TEXT, gsi1sk TEXT,
+                gsi2pk TEXT, gsi2sk TEXT, PRIMARY KEY (pk, sk)) WITHOUT ROWID;
+             INSERT INTO items (pk, sk, body) VALUES
+                ('P', 'S', '{\"PK\":\"P\",\"SK\":\"S\",\"GSI3PK\":\"L\",\"GSI3SK\":\"1\",\"n\":1}');",
+        )
+        .unwrap();
+    }
+
+    let store = EmbeddedStore::new(SqliteDb::open(&path).unwrap()).unwrap();
+
+    let listed = store.query(Query::partition("L").on(Index::Gsi3)).await.unwrap().items;
+    assert_eq!(listed, vec![item("P", "S", json!({"GSI3PK": "L", "GSI3SK": "1"}))]);
+    store.put(item("Q", "S", json!({"GSI3PK": "L", "GSI3SK": "2"})), None).await.unwrap();
+    assert_eq!(store.query(Query::partition("L").on(Index::Gsi3)).await.unwrap().items.len(), 2);
+    drop(store);
+    let reopened = EmbeddedStore::new(SqliteDb::open(&path).unwrap()).unwrap();
+    assert_eq!(reopened.query(Query::partition("L").on(Index::Gsi3)).await.unwrap().items.len(), 2);
+    drop(reopened);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

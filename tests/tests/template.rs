@@ -9,6 +9,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use oms_core::catalog::{self, FunctionSpec, Trigger};
 use oms_core::ports::{Index, MAX_RECEIVE_COUNT, QueueName};
+use oms_core::store::dynamodb;
 use serde_json::{Map, Value, json};
 
 fn workspace_root() -> PathBuf {
@@ -352,7 +353,7 @@ fn every_function_should_see_the_table_and_queue_urls_in_its_environment() {
 }
 
 #[test]
-fn table_should_have_the_keys_and_indexes_the_store_queries() {
+fn table_should_have_the_keys_indexes_and_projections_that_create_table_creates() {
     let template = Template::load();
     let table = &template.resources()["Table"]["Properties"];
     let key_of = |schema: &Value| -> Vec<(String, String)> {
@@ -364,24 +365,50 @@ fn table_should_have_the_keys_and_indexes_the_store_queries() {
             .collect()
     };
     assert_eq!(key_of(&table["KeySchema"]), [("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]);
+
+    // What the store's create_table sends, in the template's terms.
+    let created: BTreeMap<String, (Vec<(String, String)>, String)> = dynamodb::global_secondary_indexes()
+        .expect("index definitions build")
+        .into_iter()
+        .map(|gsi| {
+            let schema =
+                gsi.key_schema().iter().map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()));
+            let projection = gsi.projection().and_then(|p| p.projection_type()).map(|t| t.as_str().to_owned());
+            (gsi.index_name().to_owned(), (schema.collect(), projection.unwrap_or_default()))
+        })
+        .collect();
+    let declared: BTreeMap<String, (Vec<(String, String)>, String)> = table["GlobalSecondaryIndexes"]
+        .as_array()
+        .expect("the table declares its indexes")
+        .iter()
+        .map(|gsi| {
+            let projection = gsi["Projection"]["ProjectionType"].as_str().unwrap_or_default().to_owned();
+            (gsi["IndexName"].as_str().unwrap_or_default().to_owned(), (key_of(&gsi["KeySchema"]), projection))
+        })
+        .collect();
+    assert_eq!(declared, created, "the template's indexes (left) and create_table's (right)");
+    assert_eq!(created.len(), Index::ALL.len());
     for index in Index::ALL {
-        let gsi = table["GlobalSecondaryIndexes"]
-            .as_array()
-            .and_then(|all| all.iter().find(|g| g["IndexName"] == index.name()))
-            .unwrap_or_else(|| panic!("Table has no index {}", index.name()));
-        assert_eq!(
-            key_of(&gsi["KeySchema"]),
-            [(index.pk_attr().into(), "HASH".into()), (index.sk_attr().into(), "RANGE".into())],
-            "key schema of {}",
-            index.name()
-        );
-        assert_eq!(
-            gsi["Projection"]["ProjectionType"],
-            index.projection().dynamodb_name(),
-            "projection of {} (the store's create_table uses Index::projection)",
-            index.name()
-        );
+        assert_eq!(created[index.name()].1, index.projection().dynamodb_name(), "projection of {}", index.name());
     }
+
+    let created_attributes: BTreeSet<(String, String)> = dynamodb::attribute_definitions()
+        .expect("attribute definitions build")
+        .iter()
+        .map(|a| (a.attribute_name().to_owned(), a.attribute_type().as_str().to_owned()))
+        .collect();
+    let declared_attributes: BTreeSet<(String, String)> = table["AttributeDefinitions"]
+        .as_array()
+        .expect("the table declares its attributes")
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap_or_default().into(),
+                a["AttributeType"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    assert_eq!(declared_attributes, created_attributes);
 }
 
 fn route_key_of(spec: &FunctionSpec) -> Option<String> {

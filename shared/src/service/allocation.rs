@@ -24,7 +24,7 @@ use crate::domain::sourcing::{self, Availability, Demand, Explanation, Plan, Str
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
+use crate::ports::{Condition, Index, Item, Key, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
 
 pub(crate) mod journal;
 use crate::service::change_tracker::ChangeTrackerMessage;
@@ -42,22 +42,37 @@ const MAX_IDS: usize = 25;
 // Stores and writes
 // ------------------------------------------------------------------------------------------
 
+/// The item of an allocation: listed among its tenant's (GSI3, keys only, under keys it keeps
+/// for life) and among its order's (GSI2, whole documents, read on every change of the order).
 fn allocation_item(tenant: &TenantId, allocation: &Allocation) -> OmsResult<Item> {
-    let id = allocation.allocation_id.as_str();
+    let id = &allocation.allocation_id;
+    let (listing, listing_sort) = keys::allocation_listing(tenant, id);
+    let [by_order, by_order_sort] =
+        entity::index_entry(Index::Gsi2, keys::allocations_of_order(tenant, &allocation.order_number), id.to_string());
+    let [listed, listed_sort] = entity::index_entry(Index::Gsi3, listing, listing_sort);
     entity::to_item(
-        &keys::allocation(tenant, &allocation.allocation_id),
+        &keys::allocation(tenant, id),
         allocation,
         allocation.version,
-        &[
-            ("GSI1PK", keys::allocations_by_update(tenant).into()),
-            ("GSI1SK", format!("{}#{id}", keys::timestamp(allocation.updated_at)).into()),
-            ("GSI2PK", keys::allocations_of_order(tenant, &allocation.order_number).into()),
-            ("GSI2SK", id.into()),
-        ],
+        &[by_order, by_order_sort, listed, listed_sort],
     )
 }
 
-const INDEX_ATTRIBUTES: [&str; 4] = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"];
+/// Index attributes an allocation item may carry (GSI1 from before the listing moved to GSI3).
+const INDEX_ATTRIBUTES: [&str; 6] = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"];
+
+/// Every allocation document of a tenant: the keys-only listing's shards read whole, and the
+/// documents still listed where they were before (not written since).
+pub(crate) async fn all_allocation_items(deps: &Deps, tenant: &TenantId) -> OmsResult<Vec<Item>> {
+    let store = deps.store.as_ref();
+    let listings = keys::allocation_listing_partitions(tenant).map(|p| Query::partition(p).on(Index::Gsi3));
+    let listed = store::query_every(store, listings).await?;
+    let mut items = store::read_listed(store, &listed).await?;
+    let legacy = store::query_all(store, Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1)).await?;
+    let known: BTreeSet<Key> = items.iter().filter_map(Key::of).collect();
+    items.extend(legacy.into_iter().filter(|item| Key::of(item).is_some_and(|key| !known.contains(&key))));
+    Ok(items)
+}
 
 pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {
     entity::from_item(item, &INDEX_ATTRIBUTES)
@@ -1035,15 +1050,15 @@ pub async fn query(deps: &Deps, tenant: &TenantId, req: &QueryRequest) -> OmsRes
         }
         Some(_) => return Err(OmsError::validation("filters", "must be an object shaped like an allocation")),
     };
-    let source = match filters.get("orderNumber").and_then(Value::as_str) {
+    let items = match filters.get("orderNumber").and_then(Value::as_str) {
         Some(order) => {
-            Query::partition(keys::allocations_of_order(tenant, &OrderId::parse_at("filters.orderNumber", order)?))
-                .on(Index::Gsi2)
+            let of_order = keys::allocations_of_order(tenant, &OrderId::parse_at("filters.orderNumber", order)?);
+            query_all(deps, Query::partition(of_order).on(Index::Gsi2)).await?
         }
-        None => Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1),
+        None => all_allocation_items(deps, tenant).await?,
     };
     let mut docs: Vec<(Value, Allocation)> = Vec::new();
-    for item in query_all(deps, source).await? {
+    for item in items {
         let doc = read_allocation(item)?;
         let value = serde_json::to_value(&doc).map_err(|e| OmsError::Internal(e.into()))?;
         if matches(&value, &filters) {

@@ -9,7 +9,7 @@ use crate::deps::Deps;
 use crate::domain::ids::{OrderId, TenantId};
 use crate::error::OmsError;
 use crate::keys;
-use crate::ports::{Item, Query, SkRange};
+use crate::ports::{Item, Key, Query, SkRange};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -34,11 +34,18 @@ pub async fn record_change(deps: &Deps, change: &ChangeTrackerMessage) -> Result
     Ok(())
 }
 
-/// Tracker records of a tenant, oldest first, up to `until` (inclusive) and `limit`.
+/// Tracker records of a tenant, oldest first, up to `until` (inclusive) and `limit`: the first
+/// `limit` of each shard, merged by time.
 pub async fn list(deps: &Deps, tenant: &TenantId, until: DateTime<Utc>, limit: usize) -> Result<Vec<Item>, OmsError> {
     // The sort key starts with the timestamp; "~" sorts after every id that follows it.
-    let query = Query::partition(keys::change_tracker_partition(tenant))
-        .sk(SkRange::Le(format!("{}~", keys::timestamp(until))))
-        .limit(limit);
-    Ok(deps.store.query(query).await?.items)
+    let until = format!("{}~", keys::timestamp(until));
+    let pages = keys::change_tracker_partitions(tenant)
+        .map(|partition| deps.store.query(Query::partition(partition).sk(SkRange::Le(until.clone())).limit(limit)));
+    let mut records = Vec::new();
+    for page in futures::future::join_all(pages).await {
+        records.extend(page?.items);
+    }
+    records.sort_by_cached_key(|item| Key::of(item).map(|key| key.sk));
+    records.truncate(limit);
+    Ok(records)
 }

@@ -19,7 +19,7 @@ use crate::domain::location::{Location, UpsertLocationRequest};
 use crate::domain::stock_shards::{ShardCount, spread};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Condition, Item, Key, Query, StoreError, WriteOp};
+use crate::ports::{Condition, Index, Item, Key, Query, StoreError, WriteOp};
 use crate::service::{commit, stock};
 use crate::store::{self, entity};
 
@@ -124,8 +124,12 @@ impl StockRow {
             item.insert(RESERVED_AT.into(), keys::timestamp(at).into());
         }
         let (location, item_id, shard) = (&self.location_id, &self.item_id, self.shard);
-        item.insert("GSI2PK".into(), keys::stock_rows_partition(tenant, item_id, location, shard).into());
-        item.insert("GSI2SK".into(), keys::stock_rows_sort(item_id, location, shard).into());
+        let listing = entity::index_entry(
+            Index::Gsi3,
+            keys::stock_rows_partition(tenant, item_id, location, shard),
+            keys::stock_rows_sort(item_id, location, shard),
+        );
+        item.extend(listing.map(|(name, value)| (name.to_owned(), value)));
         item
     }
 

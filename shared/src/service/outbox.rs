@@ -3,8 +3,8 @@
 //! So a crash between commit and send loses nothing; consumers are idempotent, so a repeat
 //! send is harmless.
 //!
-//! Undelivered records are listed in GSI1 across [`keys::OUTBOX_SHARDS`] partitions, so no one
-//! partition takes every tenant's writes. A record the relay cannot read is moved out of the
+//! Each record is a partition of its own; undelivered records are listed in GSI1 across
+//! [`keys::KeyShards::outbox_index`] partitions, so no one partition takes every change's writes. A record the relay cannot read is moved out of the
 //! index to a dead-letter key, where it waits for a person instead of failing every run.
 
 use std::time::Duration;
@@ -59,7 +59,10 @@ pub async fn deliver(deps: &Deps, messages: Vec<OutboxMessage>) -> usize {
         if batch.is_empty() {
             continue;
         }
-        let outgoing = batch.iter().map(|m| OutgoingMessage { id: m.key.sk.clone(), body: m.body.clone() }).collect();
+        let outgoing = batch
+            .iter()
+            .map(|m| OutgoingMessage { id: keys::outbox_id(&m.key).to_owned(), body: m.body.clone() })
+            .collect();
         if let Err(e) = deps.queue.send(queue, outgoing).await {
             tracing::warn!(error = %e, queue = queue.as_str(), "outbox send failed; the relay will retry");
             continue;

@@ -21,8 +21,8 @@ use crate::domain::allocation::{Allocation, AllocationId};
 use crate::domain::ids::{ItemId, LocationId, TenantId};
 use crate::error::OmsResult;
 use crate::keys;
-use crate::ports::{Condition, Index, Key, Query, StoreError, Update, WriteOp};
-use crate::service::allocation::{journal, read_allocation};
+use crate::ports::{Condition, Index, Item, Key, Query, StoreError, Update, WriteOp};
+use crate::service::allocation::{all_allocation_items, journal, read_allocation};
 use crate::service::inventory::StockRow;
 use crate::service::stock;
 use crate::store::{self, entity};
@@ -81,6 +81,17 @@ fn units_of(doc: &Allocation, item: &ItemId) -> i64 {
     doc.units_by_item().get(item).map_or(0, |u| i64::try_from(*u).unwrap_or(i64::MAX))
 }
 
+/// Every stock row of the tenant, read whole: those the keys-only listing (GSI3) names, and
+/// those still listed where they were before (GSI2), not written since.
+async fn stock_row_items(deps: &Deps, tenant: &TenantId) -> OmsResult<Vec<Item>> {
+    let store = deps.store.as_ref();
+    let listings = keys::stock_rows_partitions(tenant)
+        .map(|p| Query::partition(p).on(Index::Gsi3))
+        .chain(keys::legacy_stock_rows_partitions(tenant).map(|p| Query::partition(p).on(Index::Gsi2)));
+    let listed = store::query_every(store, listings).await?;
+    Ok(store::read_listed(store, &listed).await?)
+}
+
 /// Recomputes every stock row's `reserved` from the live allocations and reports the rows
 /// that differ; with `repair`, sets right those whose drift consistent reads confirm.
 #[tracing::instrument(skip_all)]
@@ -92,20 +103,14 @@ pub async fn reconcile(deps: &Deps, tenant: &TenantId, repair: bool) -> OmsResul
         running.iter().flat_map(|j| j.moves.iter().map(|m| (m.location_id.clone(), m.item_id.clone()))).collect();
     // Taken before the index reads: only changes settled by then are sure to be in them.
     let indexes_read_at = deps.clock.now();
-    let listings = keys::stock_rows_partitions(tenant)
-        .map(|partition| store::query_all(deps.store.as_ref(), Query::partition(partition).on(Index::Gsi2)));
     let mut shards_of: BTreeMap<(LocationId, ItemId), Vec<StockRow>> = BTreeMap::new();
-    for listing in futures::future::join_all(listings).await {
-        for item in listing? {
-            let row = StockRow::from_item(&item)?;
-            shards_of.entry((row.location_id.clone(), row.item_id.clone())).or_default().push(row);
-        }
+    for item in stock_row_items(deps, tenant).await? {
+        let row = StockRow::from_item(&item)?;
+        shards_of.entry((row.location_id.clone(), row.item_id.clone())).or_default().push(row);
     }
     // One row per (location, item): the shards summed.
     let rows: Vec<StockRow> = shards_of.values().flat_map(|shards| stock::by_location(shards.clone())).collect();
-    let docs =
-        store::query_all(deps.store.as_ref(), Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1))
-            .await?;
+    let docs = all_allocation_items(deps, tenant).await?;
     let live: Vec<Allocation> = docs
         .into_iter()
         .map(read_allocation)

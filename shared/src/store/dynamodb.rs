@@ -53,33 +53,46 @@ pub fn client_for_endpoint(endpoint: &str) -> Client {
     Client::from_conf(config)
 }
 
-/// Creates the table with its two indexes (if absent) and waits until it is ACTIVE.
+/// The key attributes of the table and its indexes, all strings.
+pub fn attribute_definitions() -> anyhow::Result<Vec<AttributeDefinition>> {
+    let names = [PK, SK].into_iter().chain(Index::ALL.into_iter().flat_map(|i| [i.pk_attr(), i.sk_attr()]));
+    names
+        .map(|name| {
+            Ok(AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()?)
+        })
+        .collect()
+}
+
+fn key_element(name: &str, key_type: KeyType) -> anyhow::Result<KeySchemaElement> {
+    Ok(KeySchemaElement::builder().attribute_name(name).key_type(key_type).build()?)
+}
+
+/// The table's global secondary indexes, each with the projection [`Index::projection`] names
+/// (the SAM template declares the same; a test compares them).
+pub fn global_secondary_indexes() -> anyhow::Result<Vec<GlobalSecondaryIndex>> {
+    Index::ALL
+        .into_iter()
+        .map(|index| {
+            Ok(GlobalSecondaryIndex::builder()
+                .index_name(index.name())
+                .key_schema(key_element(index.pk_attr(), KeyType::Hash)?)
+                .key_schema(key_element(index.sk_attr(), KeyType::Range)?)
+                .projection(Projection::builder().projection_type(projection_type(index.projection())).build())
+                .build()?)
+        })
+        .collect()
+}
+
+/// Creates the table with its indexes (if absent) and waits until it is ACTIVE.
 pub async fn create_table(client: &Client, table: &str) -> anyhow::Result<()> {
-    let key =
-        |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build();
-    let mut request = client
+    let request = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(PK, KeyType::Hash)?)
-        .key_schema(key(SK, KeyType::Range)?);
-    let mut attributes = vec![PK, SK];
-    for index in Index::ALL {
-        attributes.extend([index.pk_attr(), index.sk_attr()]);
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index.name())
-                .key_schema(key(index.pk_attr(), KeyType::Hash)?)
-                .key_schema(key(index.sk_attr(), KeyType::Range)?)
-                .projection(Projection::builder().projection_type(projection_type(index.projection())).build())
-                .build()?,
-        );
-    }
-    for name in attributes {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()?,
-        );
-    }
+        .key_schema(key_element(PK, KeyType::Hash)?)
+        .key_schema(key_element(SK, KeyType::Range)?)
+        .set_attribute_definitions(Some(attribute_definitions()?))
+        .set_global_secondary_indexes(Some(global_secondary_indexes()?));
     if let Err(err) = request.send().await {
         // An existing table is fine: wait for it like for a new one.
         if !matches!(err.as_service_error(), Some(CreateTableError::ResourceInUseException(_))) {

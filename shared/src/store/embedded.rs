@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use crate::ports::{
-    Condition, Index, Item, ItemStore, Key, MAX_TRANSACTION_ITEMS, PK, Page, Query, SK, SkRange, StoreError, Update,
-    WriteOp,
+    Condition, Index, Item, ItemStore, Key, MAX_TRANSACTION_ITEMS, PK, Page, Projection, Query, SK, SkRange,
+    StoreError, Update, WriteOp,
 };
 use crate::sqlite::SqliteDb;
 
@@ -27,11 +27,36 @@ CREATE TABLE IF NOT EXISTS items (
     gsi1sk TEXT,
     gsi2pk TEXT,
     gsi2sk TEXT,
+    gsi3pk TEXT,
+    gsi3sk TEXT,
     PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
+";
+
+/// The indexes, created after [`upgrade`] gave a file from before GSI3 its columns.
+const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi3 ON items (gsi3pk, gsi3sk, pk, sk) WHERE gsi3pk IS NOT NULL;
 ";
+
+/// Brings a database written by an older version up to the schema: adds the columns of GSI3
+/// and fills them from the items that already carry its attributes (none did before).
+fn upgrade(conn: &Connection) -> anyhow::Result<()> {
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('items')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !columns.iter().any(|c| c == "gsi3pk") {
+        conn.execute_batch(
+            "ALTER TABLE items ADD COLUMN gsi3pk TEXT;
+             ALTER TABLE items ADD COLUMN gsi3sk TEXT;
+             UPDATE items SET gsi3pk = json_extract(body, '$.GSI3PK'), gsi3sk = json_extract(body, '$.GSI3SK')
+              WHERE json_extract(body, '$.GSI3PK') IS NOT NULL AND json_extract(body, '$.GSI3SK') IS NOT NULL;",
+        )?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
@@ -44,9 +69,11 @@ impl EmbeddedStore {
         let schema_db = db.clone();
         // SqliteDb is async-only: a private runtime on its own thread works from sync and async callers alike.
         let created = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .build()?
-                .block_on(schema_db.write(|conn| Ok(conn.execute_batch(SCHEMA)?)))
+            tokio::runtime::Builder::new_current_thread().build()?.block_on(schema_db.write(|conn| {
+                conn.execute_batch(SCHEMA)?;
+                upgrade(conn)?;
+                Ok(conn.execute_batch(INDEXES)?)
+            }))
         })
         .join();
         created.map_err(|_| anyhow::anyhow!("creating the item store schema panicked"))??;
@@ -222,11 +249,22 @@ fn store(conn: &Connection, key: &Key, outcome: &Outcome) -> anyhow::Result<()> 
         Outcome::Save(item) => {
             let (g1pk, g1sk) = index_key(item, Index::Gsi1)?;
             let (g2pk, g2sk) = index_key(item, Index::Gsi2)?;
+            let (g3pk, g3sk) = index_key(item, Index::Gsi3)?;
             conn.prepare_cached(
-                "INSERT OR REPLACE INTO items (pk, sk, body, gsi1pk, gsi1sk, gsi2pk, gsi2sk)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO items (pk, sk, body, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![key.pk, key.sk, serde_json::to_string(item)?, g1pk, g1sk, g2pk, g2sk])?;
+            .execute(params![
+                key.pk,
+                key.sk,
+                serde_json::to_string(item)?,
+                g1pk,
+                g1sk,
+                g2pk,
+                g2sk,
+                g3pk,
+                g3sk
+            ])?;
         }
         Outcome::Delete => {
             conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")?.execute(params![key.pk, key.sk])?;
@@ -271,6 +309,7 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
         None => ("pk", "sk"),
         Some(Index::Gsi1) => ("gsi1pk", "gsi1sk"),
         Some(Index::Gsi2) => ("gsi2pk", "gsi2sk"),
+        Some(Index::Gsi3) => ("gsi3pk", "gsi3sk"),
     };
     // The order of the rows: the sort key, then the table key to break ties in an index.
     let order: &[&str] = if query.index.is_some() { &[sk_col, "pk", "sk"] } else { &["sk"] };
@@ -326,11 +365,26 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
             break;
         }
         let body: String = row.get(0)?;
-        items.push(serde_json::from_str(&body)?);
+        let item: Item = serde_json::from_str(&body)?;
+        items.push(match query.index {
+            Some(index) => projected(item, index),
+            None => item,
+        });
         last = (1..=order.len()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
     }
     let cursor = if more { Some(encode_cursor(&last)?) } else { None };
     Ok(Page { items, cursor })
+}
+
+/// What a query on `index` returns of `item`: what the index projects.
+fn projected(mut item: Item, index: Index) -> Item {
+    match index.projection() {
+        Projection::All => item,
+        Projection::KeysOnly => {
+            item.retain(|name, _| [PK, SK, index.pk_attr(), index.sk_attr()].contains(&name.as_str()));
+            item
+        }
+    }
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@ pub mod dynamodb;
 pub mod embedded;
 pub mod entity;
 
-use crate::ports::{Item, ItemStore, Query, StoreError};
+use crate::ports::{Item, ItemStore, Key, Query, StoreError};
 
 /// Every item the query matches, following the cursor page after page.
 pub async fn query_all(store: &dyn ItemStore, query: Query) -> Result<Vec<Item>, StoreError> {
@@ -18,4 +18,23 @@ pub async fn query_all(store: &dyn ItemStore, query: Query) -> Result<Vec<Item>,
             _ => return Ok(items),
         }
     }
+}
+
+/// Every item of every query, the queries run concurrently: a listing sharded over partitions.
+pub async fn query_every(
+    store: &dyn ItemStore,
+    queries: impl IntoIterator<Item = Query>,
+) -> Result<Vec<Item>, StoreError> {
+    let pages = futures::future::join_all(queries.into_iter().map(|query| query_all(store, query))).await;
+    let mut items = Vec::new();
+    for page in pages {
+        items.extend(page?);
+    }
+    Ok(items)
+}
+
+/// The whole items a keys-only listing names, read consistently; those deleted since are absent.
+pub async fn read_listed(store: &dyn ItemStore, listed: &[Item]) -> Result<Vec<Item>, StoreError> {
+    let keys: Vec<Key> = listed.iter().filter_map(Key::of).collect();
+    store.batch_get(&keys).await
 }

@@ -444,8 +444,8 @@ pub(crate) async fn recover_if_stale(deps: &Deps, tenant: &TenantId, id: &str) -
 /// Every journal of the tenant. With `drive_stale`, those past their lease are driven to their
 /// end first; the journals returned are still under way, and so are the stock rows they move.
 pub(crate) async fn in_flight(deps: &Deps, tenant: &TenantId, drive_stale: bool) -> OmsResult<Vec<Journal>> {
-    let items =
-        crate::store::query_all(deps.store.as_ref(), crate::ports::Query::partition(keys::journals(tenant))).await?;
+    let partitions = keys::journal_partitions(tenant).map(crate::ports::Query::partition);
+    let items = crate::store::query_every(deps.store.as_ref(), partitions).await?;
     let mut running = Vec::new();
     for item in items {
         let journal: Journal = entity::from_item(item, &[entity::VERSION])?;
