@@ -103,7 +103,12 @@ fn index_key(item: &Item, index: Index) -> Option<(String, &Value)> {
 /// (index partition key, write units): a put when the item joins, a delete when it leaves,
 /// a delete and a put when its index key changes, one write when a projected attribute
 /// changes under the same key, nothing otherwise.
-pub fn index_writes(old: Option<&Item>, new: Option<&Item>, index: Index, projection: Projection) -> Vec<(String, u64)> {
+pub fn index_writes(
+    old: Option<&Item>,
+    new: Option<&Item>,
+    index: Index,
+    projection: Projection,
+) -> Vec<(String, u64)> {
     let old_key = old.and_then(|item| index_key(item, index).map(|key| (item, key)));
     let new_key = new.and_then(|item| index_key(item, index).map(|key| (item, key)));
     let units = |item: &Item| write_units(item_size(&projected(item, index, projection)));
@@ -172,7 +177,13 @@ impl HeatRecorder {
     }
 
     /// Table and index charges of one write that happened, from the item before and after.
-    fn charges(&self, key: &Key, before: Option<&Item>, after: Option<&Item>, transactional: bool) -> Vec<(Target, String, u64)> {
+    fn charges(
+        &self,
+        key: &Key,
+        before: Option<&Item>,
+        after: Option<&Item>,
+        transactional: bool,
+    ) -> Vec<(Target, String, u64)> {
         let factor = if transactional { 2 } else { 1 };
         let table = write_units(size_of(before).max(size_of(after))) * factor;
         let mut charges = vec![(Target::Table, partition(key), table)];
@@ -297,7 +308,8 @@ impl ItemStore for HeatRecorder {
                         .iter()
                         .enumerate()
                         .filter_map(|(n, key)| {
-                            key.as_ref().map(|key| Self::failed_charge(key, before[n].as_ref(), attempted[n].as_ref(), 2))
+                            key.as_ref()
+                                .map(|key| Self::failed_charge(key, before[n].as_ref(), attempted[n].as_ref(), 2))
                         })
                         .collect();
                     self.charge(charges);

@@ -129,14 +129,21 @@ impl Report {
         let _ = writeln!(
             out,
             "run: {} order changes/s for {} simulated s = {} changes; seed {}; {} items, Zipf s={}, {} locations per item",
-            config.rate, config.seconds, outcome.changes, config.seed, config.items, config.zipf_s, config.locations_per_item
+            config.rate,
+            config.seconds,
+            outcome.changes,
+            config.seed,
+            config.items,
+            config.zipf_s,
+            config.locations_per_item
         );
         match self.window {
             Window::FullSeconds(n) => {
                 let _ = writeln!(out, "rates: within each of {n} full simulated second(s); peak = busiest second");
             }
             Window::Scaled(s) => {
-                let _ = writeln!(out, "rates: run shorter than 1 s: its {s} s window scaled to per second (peak = mean)");
+                let _ =
+                    writeln!(out, "rates: run shorter than 1 s: its {s} s window scaled to per second (peak = mean)");
             }
         }
         self.render_run(&mut out, outcome);
@@ -164,7 +171,8 @@ impl Report {
             let s = stats.ops.get(&op).cloned().unwrap_or_default();
             let failed: u64 = s.failed.values().sum();
             let kinds: Vec<String> = s.failed.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
-            let _ = writeln!(out, "  {:<20} {:>8} {:>8} {:>8}  {}", op.name(), s.ran, failed, s.skipped, kinds.join(", "));
+            let _ =
+                writeln!(out, "  {:<20} {:>8} {:>8} {:>8}  {}", op.name(), s.ran, failed, s.skipped, kinds.join(", "));
         }
         let _ = writeln!(
             out,

@@ -7,7 +7,7 @@
 //! messages it queued through the queue consumer, and once per simulated second runs the outbox
 //! relay. New operations are added to [`Operation`], [`Operation::ALL`] and the mix.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -293,7 +293,10 @@ impl Driver {
         let mut dcs = Vec::new();
         let mut stores = Vec::new();
         for (n, (city, _, lat, lon)) in CITIES.iter().enumerate() {
-            let mut sites = vec![(format!("ST-{city}-1"), "Store", lat + 0.01, *lon), (format!("ST-{city}-2"), "Store", lat - 0.01, *lon)];
+            let mut sites = vec![
+                (format!("ST-{city}-1"), "Store", lat + 0.01, *lon),
+                (format!("ST-{city}-2"), "Store", lat - 0.01, *lon),
+            ];
             if n < DC_CITIES {
                 sites.push((format!("DC-{city}"), "DC", *lat, *lon));
             }
@@ -433,11 +436,12 @@ impl Driver {
     async fn drain(&mut self) {
         let deps = self.deps.clone();
         loop {
-            let report = batch::drain_once(deps.queue.as_ref(), QueueName::ChangeTracker, Duration::from_secs(30), |m| {
-                let deps = deps.clone();
-                async move { dispatch::consume_one(&deps, QueueName::ChangeTracker, m).await }
-            })
-            .await;
+            let report =
+                batch::drain_once(deps.queue.as_ref(), QueueName::ChangeTracker, Duration::from_secs(30), |m| {
+                    let deps = deps.clone();
+                    async move { dispatch::consume_one(&deps, QueueName::ChangeTracker, m).await }
+                })
+                .await;
             match report {
                 Ok(report) if report.delivered == 0 => return,
                 Ok(report) => {
@@ -505,7 +509,7 @@ pub async fn run(config: &WorkloadConfig) -> anyhow::Result<RunOutcome> {
     let changes = (config.rate * config.seconds).round().max(0.0) as u64;
     let step_ns = 1e9 / config.rate.max(1e-9);
     let mut second = -1i64;
-    let mut kinds: HashMap<&'static str, String> = HashMap::new();
+    let mut kinds: BTreeMap<&'static str, String> = BTreeMap::new();
     for i in 0..changes {
         let at = start + TimeDelta::nanoseconds((i as f64 * step_ns).round() as i64);
         clock.set(at);
