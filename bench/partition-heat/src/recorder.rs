@@ -61,7 +61,8 @@ impl HeatConfig {
 /// Write units per (target, partition key, simulated second since the Unix epoch).
 pub type HeatMap = HashMap<(Target, String, i64), u64>;
 
-/// The store wrapper that records partition heat.
+/// The store wrapper that records partition heat. The item before a write is read just before
+/// it, not atomically with it: exact for one writer per key, as in the simulated workload.
 pub struct HeatRecorder {
     inner: Arc<dyn ItemStore>,
     clock: Arc<dyn Clock>,
