@@ -1,0 +1,551 @@
+//! The workload: one tenant's order changes at a fixed rate, through the real services, on the
+//! embedded in-memory store wrapped by a [`HeatRecorder`], on a clock that only moves when the
+//! driver moves it (nothing sleeps).
+//!
+//! Setup (not recorded): locations, a catalog with supply at a few locations per item. Then each
+//! change picks an [`Operation`] from a weighted mix, runs it, delivers the change-tracker
+//! messages it queued through the queue consumer, and once per simulated second runs the outbox
+//! relay. New operations are added to [`Operation`], [`Operation::ALL`] and the mix.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use futures::FutureExt;
+use oms_core::deps::Deps;
+use oms_core::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest};
+use oms_core::domain::caller::Caller;
+use oms_core::domain::ids::{TenantId, UserId};
+use oms_core::domain::inventory::SupplyRequest;
+use oms_core::domain::location::UpsertLocationRequest;
+use oms_core::domain::order::SaveOrderRequest;
+use oms_core::error::OmsError;
+use oms_core::jobs::{batch, dispatch};
+use oms_core::ports::{Clock, QueueName};
+use oms_core::service::{allocation, inventory, orders};
+use oms_core::sqlite::SqliteDb;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::recorder::{HeatConfig, HeatRecorder};
+
+/// The tenant whose changes are simulated.
+pub const TENANT: &str = "heat";
+
+/// A clock the driver moves; time stands still in between.
+pub struct SimClock(Mutex<DateTime<Utc>>);
+
+impl SimClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        Self(Mutex::new(at))
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One kind of order change the mix can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    /// Save Order of a new order (1-4 lines, popular items more often).
+    SaveNewOrder,
+    /// Save Order again of a saved order (a changed price).
+    ResaveOrder,
+    /// Allocate a saved order, as the order-created event does (`POST /allocation/`).
+    Allocate,
+    /// Reallocate an allocated order's allocations elsewhere (`PUT /allocation/reallocate`).
+    Reallocate,
+    /// Cancel an allocated order's allocations (`PUT /allocation/cancel/{ids}`).
+    CancelAllocation,
+    /// A supply sync of a few items at their locations (`POST /inventory/api/supply`).
+    SupplySync,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 6] = [
+        Operation::SaveNewOrder,
+        Operation::ResaveOrder,
+        Operation::Allocate,
+        Operation::Reallocate,
+        Operation::CancelAllocation,
+        Operation::SupplySync,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::SaveNewOrder => "save new order",
+            Operation::ResaveOrder => "re-save order",
+            Operation::Allocate => "allocate order",
+            Operation::Reallocate => "reallocate",
+            Operation::CancelAllocation => "cancel allocation",
+            Operation::SupplySync => "supply sync",
+        }
+    }
+
+    /// The default mix, in percent.
+    pub fn default_mix() -> Vec<(Operation, u32)> {
+        vec![
+            (Operation::SaveNewOrder, 45),
+            (Operation::ResaveOrder, 10),
+            (Operation::Allocate, 30),
+            (Operation::Reallocate, 5),
+            (Operation::CancelAllocation, 5),
+            (Operation::SupplySync, 5),
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkloadConfig {
+    /// Order changes per simulated second.
+    pub rate: f64,
+    /// Simulated seconds of changes.
+    pub seconds: f64,
+    pub seed: u64,
+    /// Items in the catalog.
+    pub items: usize,
+    /// Locations that stock each item.
+    pub locations_per_item: usize,
+    /// Zipf exponent of item popularity.
+    pub zipf_s: f64,
+    /// (operation, weight).
+    pub mix: Vec<(Operation, u32)>,
+    pub heat: HeatConfig,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        Self {
+            rate: 10_000.0,
+            seconds: 3.0,
+            seed: 42,
+            items: 2_000,
+            locations_per_item: 4,
+            zipf_s: 1.0,
+            mix: Operation::default_mix(),
+            heat: HeatConfig::default(),
+        }
+    }
+}
+
+/// What the runs of one operation kind did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpStats {
+    /// Picked and run.
+    pub ran: u64,
+    /// Ran and returned an error (by kind, see [`error_kind`]).
+    pub failed: BTreeMap<String, u64>,
+    /// Picked but nothing to run it on yet (no saved or allocated order).
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub ops: BTreeMap<Operation, OpStats>,
+    /// Change-tracker messages delivered to the consumer.
+    pub messages_consumed: u64,
+    pub messages_failed: u64,
+    pub relay_runs: u64,
+    /// Panics and errors other than refusals (store, internal): each one's first message.
+    pub serious: Vec<String>,
+}
+
+/// A finished run: the recorder holds its heat.
+pub struct RunOutcome {
+    pub recorder: Arc<HeatRecorder>,
+    pub stats: RunStats,
+    pub config: WorkloadConfig,
+    /// Simulated time of the first change (a whole second).
+    pub start: DateTime<Utc>,
+    /// Changes run.
+    pub changes: u64,
+}
+
+/// A short label of an error: refusals are expected, store and internal errors are not.
+pub fn error_kind(error: &OmsError) -> &'static str {
+    match error {
+        OmsError::Validation { .. } | OmsError::BadRequest(_) => "validation",
+        OmsError::NotFound { .. } => "not found",
+        OmsError::Conflict(_) => "conflict",
+        OmsError::NotPermitted { .. } => "not permitted",
+        OmsError::Unauthorized(_) | OmsError::Forbidden(_) => "forbidden",
+        OmsError::Unavailable(_) => "store unavailable",
+        OmsError::Internal(_) => "internal",
+    }
+}
+
+fn is_serious(error: &OmsError) -> bool {
+    matches!(error, OmsError::Unavailable(_) | OmsError::Internal(_))
+}
+
+/// Item popularity: index k (0-based) with weight 1/(k+1)^s.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Self {
+        let mut total = 0.0;
+        let mut cdf: Vec<f64> = (1..=n)
+            .map(|k| {
+                total += 1.0 / (k as f64).powf(s);
+                total
+            })
+            .collect();
+        cdf.iter_mut().for_each(|c| *c /= total);
+        Self { cdf }
+    }
+    fn sample(&self, rng: &mut StdRng) -> usize {
+        let u: f64 = rng.random();
+        self.cdf.partition_point(|c| *c < u).min(self.cdf.len() - 1)
+    }
+}
+
+/// (city, state, latitude, longitude): DCs in the first eight, two stores in each.
+const CITIES: &[(&str, &str, f64, f64)] = &[
+    ("ATL", "GA", 33.749, -84.388),
+    ("DFW", "TX", 32.7767, -96.797),
+    ("EWR", "NJ", 40.7357, -74.1724),
+    ("ONT", "CA", 34.0633, -117.6509),
+    ("ORD", "IL", 41.8781, -87.6298),
+    ("SEA", "WA", 47.6062, -122.3321),
+    ("DEN", "CO", 39.7392, -104.9903),
+    ("MCO", "FL", 28.5383, -81.3792),
+    ("BOS", "MA", 42.3601, -71.0589),
+    ("PHX", "AZ", 33.4484, -112.074),
+    ("MSP", "MN", 44.9778, -93.265),
+    ("DTW", "MI", 42.3314, -83.0458),
+    ("CLT", "NC", 35.2271, -80.8431),
+    ("SLC", "UT", 40.7608, -111.891),
+    ("PDX", "OR", 45.5152, -122.6784),
+    ("BNA", "TN", 36.1627, -86.7816),
+];
+const DC_CITIES: usize = 8;
+
+fn item_id(n: usize) -> String {
+    format!("SKU-{n:05}")
+}
+
+/// A saved order the driver remembers.
+struct OrderSpec {
+    id: String,
+    lines: Vec<(usize, u32)>,
+    city: usize,
+    revision: u32,
+}
+
+impl OrderSpec {
+    fn request(&self) -> Value {
+        let (city, state, lat, lon) = CITIES[self.city];
+        let address = json!({"Address": {"FirstName": "Heat", "LastName": "Customer", "Address1": "1 Main St",
+            "City": city, "State": state, "PostalCode": "10001", "Country": "US", "Latitude": lat, "Longitude": lon}});
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(n, (item, qty))| {
+                json!({"OrderLineId": (n + 1).to_string(), "ItemId": item_id(*item), "Quantity": qty,
+                    "UnitPrice": 10.0 + f64::from(self.revision), "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
+                    "ShipToAddress": address})
+            })
+            .collect();
+        json!({"OrderId": self.id, "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": lines})
+    }
+}
+
+/// The driver's state between changes.
+struct Driver {
+    deps: Deps,
+    caller: Caller,
+    rng: StdRng,
+    zipf: Zipf,
+    mix: Vec<(Operation, u32)>,
+    /// Locations that stock each item.
+    stocked_at: Vec<Vec<String>>,
+    orders: Vec<OrderSpec>,
+    /// Saved orders waiting for allocation (indexes into `orders`).
+    to_allocate: VecDeque<usize>,
+    /// Allocated orders and their live allocation ids.
+    allocated: Vec<(usize, Vec<String>)>,
+    stats: RunStats,
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> anyhow::Result<T> {
+    Ok(serde_json::from_value(value)?)
+}
+
+fn live_ids(allocations: &[Allocation]) -> Vec<String> {
+    allocations.iter().filter(|a| a.status_code.is_live()).map(|a| a.allocation_id.to_string()).collect()
+}
+
+impl Driver {
+    async fn setup(&mut self, items: usize, per_item: usize) -> anyhow::Result<()> {
+        let tenant = self.caller.tenant.clone();
+        let mut dcs = Vec::new();
+        let mut stores = Vec::new();
+        for (n, (city, _, lat, lon)) in CITIES.iter().enumerate() {
+            let mut sites = vec![
+                (format!("ST-{city}-1"), "Store", lat + 0.01, *lon),
+                (format!("ST-{city}-2"), "Store", lat - 0.01, *lon),
+            ];
+            if n < DC_CITIES {
+                sites.push((format!("DC-{city}"), "DC", *lat, *lon));
+            }
+            for (id, kind, lat, lon) in sites {
+                let req: UpsertLocationRequest = from_json(json!({"Name": id, "Type": kind, "Latitude": lat,
+                    "Longitude": lon, "Priority": if kind == "DC" { 10 } else { 50 }, "CanShip": true, "Active": true}))?;
+                inventory::upsert_location(&self.deps, &tenant, &id, &req).await?;
+                if kind == "DC" { dcs.push(id) } else { stores.push(id) }
+            }
+        }
+        let mut rows = Vec::new();
+        for item in 0..items {
+            let mut sites = BTreeSet::new();
+            while sites.len() < per_item.min(dcs.len() + stores.len()) {
+                let site = if sites.len() % 2 == 0 {
+                    dcs[self.rng.random_range(0..dcs.len())].clone()
+                } else {
+                    stores[self.rng.random_range(0..stores.len())].clone()
+                };
+                sites.insert(site);
+            }
+            for site in &sites {
+                rows.push(json!({"LocationId": site, "ItemId": item_id(item), "Quantity": 100_000, "SafetyStock": 0}));
+            }
+            self.stocked_at.push(sites.into_iter().collect());
+        }
+        for chunk in rows.chunks(100) {
+            let req: SupplyRequest = from_json(json!({"Mode": "Sync", "Supply": chunk}))?;
+            inventory::apply_supply(&self.deps, &tenant, &req).await?;
+        }
+        self.drain().await;
+        Ok(())
+    }
+
+    fn pick(&mut self) -> Operation {
+        let total: u32 = self.mix.iter().map(|(_, w)| w).sum();
+        let mut roll = self.rng.random_range(0..total.max(1));
+        for (op, weight) in &self.mix {
+            if roll < *weight {
+                return *op;
+            }
+            roll -= weight;
+        }
+        Operation::SaveNewOrder
+    }
+
+    /// Runs one operation: `None` when it had nothing to work on.
+    async fn run(&mut self, op: Operation) -> Option<Result<(), OmsError>> {
+        let deps = self.deps.clone();
+        let caller = self.caller.clone();
+        match op {
+            Operation::SaveNewOrder => {
+                let lines = (0..self.rng.random_range(1..=4))
+                    .map(|_| (self.zipf.sample(&mut self.rng), self.rng.random_range(1..=3)))
+                    .collect::<BTreeMap<usize, u32>>()
+                    .into_iter()
+                    .collect();
+                let spec = OrderSpec {
+                    id: format!("HO-{:07}", self.orders.len() + 1),
+                    lines,
+                    city: self.rng.random_range(0..CITIES.len()),
+                    revision: 0,
+                };
+                let result = save(&deps, &caller, &spec).await;
+                if result.is_ok() {
+                    self.to_allocate.push_back(self.orders.len());
+                }
+                self.orders.push(spec);
+                Some(result)
+            }
+            Operation::ResaveOrder => {
+                if self.orders.is_empty() {
+                    return None;
+                }
+                let n = self.rng.random_range(0..self.orders.len());
+                self.orders[n].revision += 1;
+                Some(save(&deps, &caller, &self.orders[n]).await)
+            }
+            Operation::Allocate => {
+                let n = self.to_allocate.pop_front()?;
+                let event = json!({"detailType": "ORDER_CREATED", "detail": {"orderId": self.orders[n].id}});
+                let req: AllocationEventRequest = from_json(event).ok()?;
+                let result = allocation::allocate_from_event(&deps, &caller, &req).await;
+                Some(result.map(|outcome| {
+                    let ids = live_ids(&outcome.allocations);
+                    if !ids.is_empty() {
+                        self.allocated.push((n, ids));
+                    }
+                }))
+            }
+            Operation::Reallocate => {
+                if self.allocated.is_empty() {
+                    return None;
+                }
+                let slot = self.rng.random_range(0..self.allocated.len());
+                let order = self.orders[self.allocated[slot].0].id.clone();
+                let req: ReallocateRequest = from_json(json!({"orderNumber": order, "channel": "12", "tenant": TENANT,
+                    "id": [order], "documentType": "ORDER"}))
+                .ok()?;
+                let result = allocation::reallocate(&deps, &caller, &req).await;
+                Some(result.map(|docs| {
+                    let ids = live_ids(&docs);
+                    if !ids.is_empty() {
+                        self.allocated[slot].1 = ids;
+                    }
+                }))
+            }
+            Operation::CancelAllocation => {
+                if self.allocated.is_empty() {
+                    return None;
+                }
+                let slot = self.rng.random_range(0..self.allocated.len());
+                let (n, ids) = self.allocated.swap_remove(slot);
+                let result = allocation::cancel(&deps, &caller, &ids.join(",")).await;
+                // The cancelled units are open again: the order can be allocated again.
+                self.to_allocate.push_back(n);
+                Some(result.map(|_| ()))
+            }
+            Operation::SupplySync => {
+                let mut rows = Vec::new();
+                for _ in 0..3 {
+                    let item = self.zipf.sample(&mut self.rng);
+                    for site in &self.stocked_at[item] {
+                        let quantity = 100_000 + self.rng.random_range(0..100);
+                        rows.push(json!({"LocationId": site, "ItemId": item_id(item), "Quantity": quantity}));
+                    }
+                }
+                rows.sort_by_key(|row| (row["ItemId"].to_string(), row["LocationId"].to_string()));
+                rows.dedup_by_key(|row| (row["ItemId"].to_string(), row["LocationId"].to_string()));
+                let req: SupplyRequest = from_json(json!({"Mode": "Sync", "Supply": rows})).ok()?;
+                Some(inventory::apply_supply(&deps, &caller.tenant, &req).await.map(|_| ()))
+            }
+        }
+    }
+
+    /// Delivers every queued change-tracker message through the queue consumer.
+    async fn drain(&mut self) {
+        let deps = self.deps.clone();
+        loop {
+            let report =
+                batch::drain_once(deps.queue.as_ref(), QueueName::ChangeTracker, Duration::from_secs(30), |m| {
+                    let deps = deps.clone();
+                    async move { dispatch::consume_one(&deps, QueueName::ChangeTracker, m).await }
+                })
+                .await;
+            match report {
+                Ok(report) if report.delivered == 0 => return,
+                Ok(report) => {
+                    self.stats.messages_consumed += (report.delivered - report.failed) as u64;
+                    self.stats.messages_failed += report.failed as u64;
+                    if report.failed == report.delivered {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.stats.serious.push(format!("draining the change-tracker queue: {e:#}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn relay(&mut self) {
+        self.stats.relay_runs += 1;
+        if let Err(e) = dispatch::run_schedule(&self.deps, "outbox-relay").await {
+            self.stats.serious.push(format!("outbox relay: {e:#}"));
+        }
+    }
+}
+
+async fn save(deps: &Deps, caller: &Caller, spec: &OrderSpec) -> Result<(), OmsError> {
+    let req: SaveOrderRequest = serde_json::from_value(spec.request()).map_err(|e| OmsError::Internal(e.into()))?;
+    orders::save_order(deps, caller, &req).await.map(|_| ())
+}
+
+/// The simulated time of the first change: a whole second, so buckets line up with the run.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).single().unwrap_or_default()
+}
+
+/// Sets up the tenant, then runs `config.rate * config.seconds` changes and returns the heat.
+/// Fails only when the setup fails; failed changes are counted in the stats.
+pub async fn run(config: &WorkloadConfig) -> anyhow::Result<RunOutcome> {
+    let start = start_time();
+    let clock = Arc::new(SimClock::new(start - TimeDelta::hours(1)));
+    let base = Deps::embedded(SqliteDb::in_memory()?)?;
+    let recorder = Arc::new(HeatRecorder::new(base.store.clone(), clock.clone(), config.heat));
+    let deps = Deps { store: recorder.clone(), clock: clock.clone(), ..base };
+    let caller = Caller {
+        tenant: TenantId::parse(TENANT)?,
+        user: UserId::parse("heat-driver")?,
+        permissions: oms_core::catalog::permission::ALL.iter().map(|(p, _)| (*p).to_owned()).collect(),
+    };
+    let mut driver = Driver {
+        deps,
+        caller,
+        rng: StdRng::seed_from_u64(config.seed),
+        zipf: Zipf::new(config.items.max(1), config.zipf_s),
+        mix: config.mix.clone(),
+        stocked_at: Vec::new(),
+        orders: Vec::new(),
+        to_allocate: VecDeque::new(),
+        allocated: Vec::new(),
+        stats: RunStats::default(),
+    };
+    driver.setup(config.items.max(1), config.locations_per_item.max(1)).await?;
+    driver.stats = RunStats::default();
+    recorder.reset();
+
+    let changes = (config.rate * config.seconds).round().max(0.0) as u64;
+    let step_ns = 1e9 / config.rate.max(1e-9);
+    let mut second = -1i64;
+    let mut kinds: BTreeMap<&'static str, String> = BTreeMap::new();
+    for i in 0..changes {
+        let at = start + TimeDelta::nanoseconds((i as f64 * step_ns).round() as i64);
+        clock.set(at);
+        let elapsed = (at - start).num_seconds();
+        if elapsed != second {
+            second = elapsed;
+            driver.relay().await;
+        }
+        let op = driver.pick();
+        let outcome = AssertUnwindSafe(driver.run(op)).catch_unwind().await;
+        let stats = driver.stats.ops.entry(op).or_default();
+        match outcome {
+            Ok(None) => stats.skipped += 1,
+            Ok(Some(Ok(()))) => stats.ran += 1,
+            Ok(Some(Err(e))) => {
+                stats.ran += 1;
+                let kind = error_kind(&e);
+                *stats.failed.entry(kind.to_owned()).or_insert(0) += 1;
+                if is_serious(&e) {
+                    kinds.entry(kind).or_insert_with(|| format!("{}: {e}", op.name()));
+                }
+            }
+            Err(panic) => {
+                stats.ran += 1;
+                *stats.failed.entry("panic".to_owned()).or_insert(0) += 1;
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                kinds.entry("panic").or_insert_with(|| format!("{}: panic: {message}", op.name()));
+            }
+        }
+        driver.drain().await;
+    }
+    let mut stats = driver.stats;
+    stats.serious.extend(kinds.into_values());
+    Ok(RunOutcome { recorder, stats, config: config.clone(), start, changes })
+}
