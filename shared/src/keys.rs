@@ -272,7 +272,7 @@ impl KeyShards {
     /// Counts that keep one tenant at 10,000 order changes a second under every partition's
     /// limit (README, "Scaling on DynamoDB"; `cargo run -p partition-heat` prints the figures).
     pub const DEFAULT: KeyShards =
-        KeyShards { outbox_index: 64, change_tracker: 32, allocation_listing: 16, stock_listing: 16, journals: 16 };
+        KeyShards { outbox_index: 64, change_tracker: 32, allocation_listing: 32, stock_listing: 16, journals: 16 };
 
     /// The environment variables that set the counts, each with the count it sets.
     fn variables(&mut self) -> [(&'static str, &mut u32); 5] {

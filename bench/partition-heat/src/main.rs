@@ -2,6 +2,7 @@
 //! A measurement: it exits 0 whatever it finds, and 1 only when the setup fails.
 
 use clap::Parser;
+use oms_core::keys::{self, KeyShards};
 use partition_heat::recorder::{HeatConfig, PARTITION_WRITE_LIMIT};
 use partition_heat::report::Report;
 use partition_heat::workload::{self, WorkloadConfig};
@@ -27,16 +28,35 @@ struct Args {
     /// Charge index writes caused by a transaction twice, like the transaction's table writes.
     #[arg(long)]
     double_transactional_index_writes: bool,
+    /// Shard the stock of this many of the most popular items before the run.
+    #[arg(long, default_value_t = 0)]
+    shard_hot_items: usize,
+    /// Shards of each of those items (1 to 64).
+    #[arg(long, default_value_t = 8)]
+    shards_per_hot_item: u32,
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
+    // The shard counts a deployment sets (`OMS_SHARDS_*`), as the functions read them.
+    match KeyShards::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(shards) => {
+            keys::use_shards(shards);
+            println!("key shards: {shards:?}");
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::exit(1);
+        }
+    }
     let config = WorkloadConfig {
         rate: args.rate,
         seconds: args.seconds,
         seed: args.seed,
         heat: HeatConfig { transactional_index_writes_double: args.double_transactional_index_writes },
+        hot_items: args.shard_hot_items,
+        hot_item_shards: args.shards_per_hot_item,
         ..WorkloadConfig::default()
     };
     let started = std::time::Instant::now();

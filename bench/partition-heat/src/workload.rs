@@ -24,6 +24,7 @@ use oms_core::domain::order::SaveOrderRequest;
 use oms_core::error::OmsError;
 use oms_core::jobs::{batch, dispatch};
 use oms_core::ports::{Clock, QueueName};
+use oms_core::service::stock::ShardCountRequest;
 use oms_core::service::{allocation, inventory, orders};
 use oms_core::sqlite::SqliteDb;
 use rand::rngs::StdRng;
@@ -120,6 +121,10 @@ pub struct WorkloadConfig {
     /// (operation, weight).
     pub mix: Vec<(Operation, u32)>,
     pub heat: HeatConfig,
+    /// The most popular items whose stock is sharded before the run, as an operator does for
+    /// hot items (`PUT /inventory/api/item/{ItemId}/stockShards`), and their shard count.
+    pub hot_items: usize,
+    pub hot_item_shards: u32,
 }
 
 impl Default for WorkloadConfig {
@@ -133,6 +138,8 @@ impl Default for WorkloadConfig {
             zipf_s: 1.0,
             mix: Operation::default_mix(),
             heat: HeatConfig::default(),
+            hot_items: 0,
+            hot_item_shards: 1,
         }
     }
 }
@@ -417,8 +424,9 @@ impl Driver {
             }
             Operation::SupplySync => {
                 let mut rows = Vec::new();
+                // An inventory feed covers the catalog in turn, whatever sells: items uniformly.
                 for _ in 0..3 {
-                    let item = self.zipf.sample(&mut self.rng);
+                    let item = self.rng.random_range(0..self.stocked_at.len());
                     for site in &self.stocked_at[item] {
                         let quantity = 100_000 + self.rng.random_range(0..100);
                         rows.push(json!({"LocationId": site, "ItemId": item_id(item), "Quantity": quantity}));
@@ -503,6 +511,11 @@ pub async fn run(config: &WorkloadConfig) -> anyhow::Result<RunOutcome> {
         stats: RunStats::default(),
     };
     driver.setup(config.items.max(1), config.locations_per_item.max(1)).await?;
+    // Item 0 is the most popular (Zipf rank 1), item 1 the next, and so on.
+    for item in 0..config.hot_items.min(config.items) {
+        let req = ShardCountRequest { shard_count: Some(config.hot_item_shards.into()) };
+        oms_core::service::stock::set_shards(&driver.deps, &driver.caller.tenant, &item_id(item), &req).await?;
+    }
     driver.stats = RunStats::default();
     recorder.reset();
 
