@@ -89,6 +89,14 @@ pub enum Projection {
 }
 
 impl Projection {
+    /// What an index with this projection keeps of `item`: a query on `index` returns that.
+    pub fn apply(self, index: Index, mut item: Item) -> Item {
+        if self == Projection::KeysOnly {
+            item.retain(|name, _| [PK, SK, index.pk_attr(), index.sk_attr()].contains(&name.as_str()));
+        }
+        item
+    }
+
     /// The `ProjectionType` DynamoDB and the SAM template call it.
     pub fn dynamodb_name(self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use oms_core::ports::{
-    Clock, Condition, Index, Item, ItemStore, Key, PK, Page, Projection, Query, SK, StoreError, Update, WriteOp,
+    Clock, Condition, Index, Item, ItemStore, Key, Page, Projection, Query, StoreError, Update, WriteOp,
 };
 use serde_json::Value;
 
@@ -83,13 +83,7 @@ pub fn write_units(bytes: usize) -> u64 {
 
 /// The attributes `index` copies from `item`.
 pub fn projected(item: &Item, index: Index, projection: Projection) -> Item {
-    match projection {
-        Projection::All => item.clone(),
-        Projection::KeysOnly => [PK, SK, index.pk_attr(), index.sk_attr()]
-            .into_iter()
-            .filter_map(|attr| item.get(attr).map(|value| (attr.to_owned(), value.clone())))
-            .collect(),
-    }
+    projection.apply(index, item.clone())
 }
 
 /// The index key of `item` in `index`, when the item carries both key attributes.

@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use crate::ports::{
-    Condition, Index, Item, ItemStore, Key, MAX_TRANSACTION_ITEMS, PK, Page, Projection, Query, SK, SkRange,
-    StoreError, Update, WriteOp,
+    Condition, Index, Item, ItemStore, Key, MAX_TRANSACTION_ITEMS, PK, Page, Query, SK, SkRange, StoreError, Update,
+    WriteOp,
 };
 use crate::sqlite::SqliteDb;
 
@@ -367,24 +367,13 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
         let body: String = row.get(0)?;
         let item: Item = serde_json::from_str(&body)?;
         items.push(match query.index {
-            Some(index) => projected(item, index),
+            Some(index) => index.projection().apply(index, item),
             None => item,
         });
         last = (1..=order.len()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
     }
     let cursor = if more { Some(encode_cursor(&last)?) } else { None };
     Ok(Page { items, cursor })
-}
-
-/// What a query on `index` returns of `item`: what the index projects.
-fn projected(mut item: Item, index: Index) -> Item {
-    match index.projection() {
-        Projection::All => item,
-        Projection::KeysOnly => {
-            item.retain(|name, _| [PK, SK, index.pk_attr(), index.sk_attr()].contains(&name.as_str()));
-            item
-        }
-    }
 }
 
 #[async_trait]
