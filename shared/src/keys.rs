@@ -97,20 +97,20 @@ pub fn outbox_dead_letter(record: &Key) -> Key {
     Key::new(format!("{tenant_outbox}#DEAD"), id)
 }
 
-fn outbox_shard(shard: u32) -> String {
-    format!("OUTBOX#{shard:02}")
+fn outbox_index() -> ShardSet {
+    ShardSet::new("OUTBOX", shards().outbox_index)
 }
 
 /// GSI1 partition (`OUTBOX#07`) that lists the outbox record `id` among undelivered messages of
 /// every tenant: one of [`KeyShards::outbox_index`], by the id's hash.
 pub fn outbox_index_partition(id: &str) -> String {
-    outbox_shard(shard_of(id, shards().outbox_index))
+    outbox_index().of(id)
 }
 
 /// Every GSI1 partition of the outbox index, which the relay reads: the shards, and the one
 /// partition every tenant's records shared before the index was sharded.
 pub fn outbox_index_partitions() -> impl Iterator<Item = String> {
-    std::iter::once("OUTBOX".to_owned()).chain((0..shards().outbox_index).map(outbox_shard))
+    std::iter::once("OUTBOX".to_owned()).chain(outbox_index().all())
 }
 
 /// GSI1 sort key of an outbox record: oldest first, so the relay can stop at a cutoff time.
@@ -128,9 +128,27 @@ fn fnv1a(text: &str) -> u32 {
     text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
 }
 
-/// The shard, of `count`, that `text` hashes to.
-fn shard_of(text: &str, count: u32) -> u32 {
-    fnv1a(text) % count.max(1)
+/// A partition key spread over shards, `<base>#00`, `<base>#01`, ...: a writer picks one by a
+/// stable hash of what it writes, a reader reads them all.
+struct ShardSet {
+    base: String,
+    count: u32,
+}
+
+impl ShardSet {
+    fn new(base: impl Into<String>, count: u32) -> Self {
+        Self { base: base.into(), count: count.max(1) }
+    }
+
+    /// The shard `text` hashes to.
+    fn of(&self, text: &str) -> String {
+        format!("{}#{:02}", self.base, fnv1a(text) % self.count)
+    }
+
+    /// Every shard.
+    fn all(self) -> impl Iterator<Item = String> {
+        (0..self.count).map(move |n| format!("{}#{n:02}", self.base))
+    }
 }
 
 /// The partition that held every change-tracker record of a tenant before they were sharded.
@@ -141,18 +159,18 @@ fn change_tracker_legacy(t: &TenantId) -> String {
 /// Every partition of a tenant's change-tracker records: the legacy one and the shards. Each
 /// is sorted by time; readers merge them.
 pub fn change_tracker_partitions(t: &TenantId) -> impl Iterator<Item = String> {
-    let legacy = change_tracker_legacy(t);
-    std::iter::once(legacy.clone()).chain((0..shards().change_tracker).map(move |n| format!("{legacy}#{n:02}")))
+    std::iter::once(change_tracker_legacy(t)).chain(change_tracker_shards(t).all())
+}
+
+fn change_tracker_shards(t: &TenantId) -> ShardSet {
+    ShardSet::new(change_tracker_legacy(t), shards().change_tracker)
 }
 
 /// A change-tracker record, in the shard (`T#t#OCT#07`) its order hashes to: one order's
 /// changes stay in order in one partition, and a single "now" does not take every write.
 pub fn change_tracker(t: &TenantId, time: DateTime<Utc>, order: &OrderId, change_id: &str) -> Key {
-    let shard = shard_of(order.as_str(), shards().change_tracker);
-    Key::new(
-        format!("{}#{shard:02}", change_tracker_legacy(t)),
-        format!("{}#{}#{change_id}", timestamp(time), order.as_str()),
-    )
+    let sort = format!("{}#{}#{change_id}", timestamp(time), order.as_str());
+    Key::new(change_tracker_shards(t).of(order.as_str()), sort)
 }
 
 /// Sortable UTC timestamp used inside sort keys.
@@ -180,14 +198,16 @@ pub fn allocations_by_update(t: &TenantId) -> String {
 /// `T#t#ALLOC#07` by the id's hash, sort key the id. Neither changes when the document does,
 /// so only its creation writes the index.
 pub fn allocation_listing(t: &TenantId, id: &AllocationId) -> (String, String) {
-    let shard = shard_of(id.as_str(), shards().allocation_listing);
-    (format!("{}#{shard:02}", allocations_by_update(t)), id.as_str().to_owned())
+    (allocation_listing_shards(t).of(id.as_str()), id.as_str().to_owned())
 }
 
 /// Every GSI3 partition that lists a tenant's allocations.
 pub fn allocation_listing_partitions(t: &TenantId) -> impl Iterator<Item = String> {
-    let base = allocations_by_update(t);
-    (0..shards().allocation_listing).map(move |n| format!("{base}#{n:02}"))
+    allocation_listing_shards(t).all()
+}
+
+fn allocation_listing_shards(t: &TenantId) -> ShardSet {
+    ShardSet::new(allocations_by_update(t), shards().allocation_listing)
 }
 
 /// GSI2 partition of one order's allocations.
@@ -206,22 +226,19 @@ const LEGACY_STOCK_INDEX_SHARDS: u32 = 16;
 /// Every GSI2 partition that listed stock rows before the listing moved to GSI3: rows not
 /// written since (reservations do not move them) are still there, so reconcile reads them too.
 pub fn legacy_stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String> {
-    let base = stock_rows(t);
-    std::iter::once(base.clone()).chain((0..LEGACY_STOCK_INDEX_SHARDS).map(move |n| format!("{base}#{n:02}")))
+    std::iter::once(stock_rows(t)).chain(ShardSet::new(stock_rows(t), LEGACY_STOCK_INDEX_SHARDS).all())
 }
 
 /// GSI3 (keys only) partition (`T#t#STOCK#07`) that lists one stock shard row, by the hash of
 /// item, location and shard. The index holds keys only and a reservation changes none, so
 /// only a row's creation writes the index.
 pub fn stock_rows_partition(t: &TenantId, item: &ItemId, location: &LocationId, shard: u32) -> String {
-    let text = format!("{item}#{location}#{shard}");
-    format!("{}#{:02}", stock_rows(t), shard_of(&text, shards().stock_listing))
+    ShardSet::new(stock_rows(t), shards().stock_listing).of(&format!("{item}#{location}#{shard}"))
 }
 
 /// Every GSI3 partition that lists the tenant's stock rows.
 pub fn stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String> {
-    let base = stock_rows(t);
-    (0..shards().stock_listing).map(move |n| format!("{base}#{n:02}"))
+    ShardSet::new(stock_rows(t), shards().stock_listing).all()
 }
 
 /// GSI3 sort key of a stock shard row.
@@ -240,14 +257,17 @@ pub fn allocation_settings(t: &TenantId) -> Key {
 /// Every partition of a tenant's journals (changes too large for one transaction, while they
 /// run): a reader of them all queries each.
 pub fn journal_partitions(t: &TenantId) -> impl Iterator<Item = String> {
-    let base = format!("{}#JOURNAL", tenant(t));
-    (0..shards().journals).map(move |n| format!("{base}#{n:02}"))
+    journal_shards(t).all()
+}
+
+fn journal_shards(t: &TenantId) -> ShardSet {
+    ShardSet::new(format!("{}#JOURNAL", tenant(t)), shards().journals)
 }
 
 /// A journal, in the partition its id hashes to: a large change rewrites its journal at every
 /// step, and one partition for a tenant's journals would cap them together.
 pub fn journal(t: &TenantId, id: &str) -> Key {
-    Key::new(format!("{}#JOURNAL#{:02}", tenant(t), shard_of(id, shards().journals)), id)
+    Key::new(journal_shards(t).of(id), id)
 }
 
 /// How many partitions each sharded key is spread over. Writers pick a shard by hash; readers
@@ -339,6 +359,18 @@ mod tests {
         let legacy = Key::new("T#acme#OUTBOX", "01JOLD");
         assert_eq!(outbox_id(&legacy), "01JOLD");
         assert_eq!(outbox_dead_letter(&legacy), Key::new("T#acme#OUTBOX#DEAD", "01JOLD"));
+    }
+
+    #[test]
+    fn a_records_shard_should_not_change_between_builds() {
+        // Records already written are read in the shard their hash named: these must not move.
+        let tenant = TenantId::parse("acme").unwrap();
+        assert_eq!(outbox_index_partition("01JABC"), "OUTBOX#48");
+        let order = OrderId::parse_at("orderId", "O-1").unwrap();
+        assert_eq!(change_tracker(&tenant, Utc::now(), &order, "c1").pk, "T#acme#OCT#08");
+        let (item, location) = (ItemId::parse_at("i", "SKU-1").unwrap(), LocationId::parse_at("l", "DC-1").unwrap());
+        assert_eq!(stock_rows_partition(&tenant, &item, &location, 3), "T#acme#STOCK#08");
+        assert_eq!(journal(&tenant, "j1").pk, "T#acme#JOURNAL#04");
     }
 
     #[test]
