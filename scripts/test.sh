@@ -127,14 +127,14 @@ start_local_server() {
     local port
     port=$(free_port)
     SERVER_URL="http://127.0.0.1:$port"
-    env -u OMS_JWT_SECRET OMS_DATA_DIR="$SERVER_DIR" OMS_ADDR="127.0.0.1:$port" target/debug/oms-local \
+    env -u OMS_JWT_SECRET OMS_DATA_DIR="$SERVER_DIR" OMS_ADDR="127.0.0.1:$port" "${CARGO_TARGET_DIR:-target}/debug/oms-local" \
         >"$SERVER_DIR/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
         curl -s -o /dev/null "$SERVER_URL/health" && break
         sleep 0.1
     done
-    TOKEN=$(env -u OMS_JWT_SECRET OMS_DATA_DIR="$SERVER_DIR" target/debug/oms-local mint-token)
+    TOKEN=$(env -u OMS_JWT_SECRET OMS_DATA_DIR="$SERVER_DIR" "${CARGO_TARGET_DIR:-target}/debug/oms-local" mint-token)
 }
 
 # Stops the server; on failure ($1 non-zero) prints its log first.
