@@ -233,12 +233,16 @@ pub fn legacy_stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String
 /// item, location and shard. The index holds keys only and a reservation changes none, so
 /// only a row's creation writes the index.
 pub fn stock_rows_partition(t: &TenantId, item: &ItemId, location: &LocationId, shard: u32) -> String {
-    ShardSet::new(stock_rows(t), shards().stock_listing).of(&format!("{item}#{location}#{shard}"))
+    stock_listing_shards(t).of(&format!("{item}#{location}#{shard}"))
 }
 
 /// Every GSI3 partition that lists the tenant's stock rows.
 pub fn stock_rows_partitions(t: &TenantId) -> impl Iterator<Item = String> {
-    ShardSet::new(stock_rows(t), shards().stock_listing).all()
+    stock_listing_shards(t).all()
+}
+
+fn stock_listing_shards(t: &TenantId) -> ShardSet {
+    ShardSet::new(stock_rows(t), shards().stock_listing)
 }
 
 /// GSI3 sort key of a stock shard row.

@@ -2,7 +2,8 @@
 //!
 //! The item store is DynamoDB-shaped: one table, items addressed by `PK` + `SK`, three global
 //! secondary indexes (`GSI1PK`/`GSI1SK` ... `GSI3PK`/`GSI3SK`) that an item joins by carrying
-//! those attributes; each projects what [`Index::projection`] says. Items are JSON objects; numbers that are counted atomically are integers.
+//! those attributes; each projects what [`Index::projection`] says. Items are JSON objects;
+//! numbers that are counted atomically are integers.
 
 use std::time::Duration;
 

@@ -116,8 +116,7 @@ async fn reserved_at(app: &TestApp, dc: &str) -> Vec<i64> {
     let tenant = oms_core::domain::ids::TenantId::parse("demo").unwrap();
     let listings =
         oms_core::keys::stock_rows_partitions(&tenant).map(|p| Query::partition(p).on(oms_core::ports::Index::Gsi3));
-    let listed = oms_core::store::query_every(app.deps.store.as_ref(), listings).await.unwrap();
-    let rows = oms_core::store::read_listed(app.deps.store.as_ref(), &listed).await.unwrap();
+    let rows = oms_core::store::read_listed(app.deps.store.as_ref(), listings).await.unwrap();
     let mut reserved: Vec<(String, i64)> = rows
         .iter()
         .filter(|r| r["LocationId"] == dc)

@@ -191,8 +191,8 @@ impl HeatRecorder {
         charges
     }
 
-    /// The table charge of a write whose condition failed.
-    fn failed_charge(key: &Key, before: Option<&Item>, attempted: Option<&Item>, factor: u64) -> (Target, String, u64) {
+    /// The table charge alone: a condition check, or a write whose condition failed.
+    fn table_charge(key: &Key, before: Option<&Item>, attempted: Option<&Item>, factor: u64) -> (Target, String, u64) {
         (Target::Table, partition(key), write_units(size_of(before).max(size_of(attempted))) * factor)
     }
 }
@@ -217,7 +217,7 @@ impl ItemStore for HeatRecorder {
             }
             Err(e) => {
                 if is_condition_failure(&e) {
-                    self.charge(vec![Self::failed_charge(&key, before.as_ref(), Some(&item), 1)]);
+                    self.charge(vec![Self::table_charge(&key, before.as_ref(), Some(&item), 1)]);
                 }
                 Err(e)
             }
@@ -233,7 +233,7 @@ impl ItemStore for HeatRecorder {
             }
             Err(e) => {
                 if is_condition_failure(&e) {
-                    self.charge(vec![Self::failed_charge(key, before.as_ref(), None, 1)]);
+                    self.charge(vec![Self::table_charge(key, before.as_ref(), None, 1)]);
                 }
                 Err(e)
             }
@@ -249,7 +249,7 @@ impl ItemStore for HeatRecorder {
             }
             Err(e) => {
                 if is_condition_failure(&e) {
-                    self.charge(vec![Self::failed_charge(key, before.as_ref(), None, 1)]);
+                    self.charge(vec![Self::table_charge(key, before.as_ref(), None, 1)]);
                 }
                 Err(e)
             }
@@ -257,61 +257,37 @@ impl ItemStore for HeatRecorder {
     }
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
-        let keys: Vec<Option<Key>> = writes.iter().map(WriteOp::key).collect();
-        let mut before = Vec::with_capacity(writes.len());
-        for key in &keys {
-            before.push(match key {
-                Some(key) => self.inner.get(key).await?,
+        let ops = writes.clone();
+        let mut before = Vec::with_capacity(ops.len());
+        for op in &ops {
+            before.push(match op.key() {
+                Some(key) => self.inner.get(&key).await?,
                 None => None,
             });
         }
-        let attempted: Vec<Option<Item>> = writes
-            .iter()
-            .map(|op| match op {
-                WriteOp::Put { item, .. } => Some(item.clone()),
+        let result = self.inner.transact(writes).await;
+        let mut charges = Vec::new();
+        for (op, before) in ops.iter().zip(&before) {
+            let Some(key) = op.key() else { continue };
+            let attempted = match op {
+                WriteOp::Put { item, .. } => Some(item),
                 _ => None,
-            })
-            .collect();
-        let kinds: Vec<bool> = writes.iter().map(|op| matches!(op, WriteOp::Update { .. })).collect();
-        let checks: Vec<bool> = writes.iter().map(|op| matches!(op, WriteOp::Check { .. })).collect();
-        let deletes: Vec<bool> = writes.iter().map(|op| matches!(op, WriteOp::Delete { .. })).collect();
-        match self.inner.transact(writes).await {
-            Ok(()) => {
-                let mut charges = Vec::new();
-                for (n, key) in keys.iter().enumerate() {
-                    let Some(key) = key else { continue };
-                    let before = before[n].as_ref();
-                    if checks[n] {
-                        charges.push(Self::failed_charge(key, before, None, 2));
-                        continue;
-                    }
-                    let after = if kinds[n] {
-                        self.inner.get(key).await?
-                    } else if deletes[n] {
-                        None
-                    } else {
-                        attempted[n].clone()
-                    };
-                    charges.extend(self.charges(key, before, after.as_ref(), true));
+            };
+            match (&result, op) {
+                (Err(e), _) if is_condition_failure(e) => {
+                    charges.push(Self::table_charge(&key, before.as_ref(), attempted, 2));
                 }
-                self.charge(charges);
-                Ok(())
-            }
-            Err(e) => {
-                if is_condition_failure(&e) {
-                    let charges = keys
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(n, key)| {
-                            key.as_ref()
-                                .map(|key| Self::failed_charge(key, before[n].as_ref(), attempted[n].as_ref(), 2))
-                        })
-                        .collect();
-                    self.charge(charges);
+                (Err(_), _) => {}
+                (Ok(()), WriteOp::Check { .. }) => charges.push(Self::table_charge(&key, before.as_ref(), None, 2)),
+                (Ok(()), WriteOp::Update { .. }) => {
+                    let after = self.inner.get(&key).await?;
+                    charges.extend(self.charges(&key, before.as_ref(), after.as_ref(), true));
                 }
-                Err(e)
+                (Ok(()), _) => charges.extend(self.charges(&key, before.as_ref(), attempted, true)),
             }
         }
+        self.charge(charges);
+        result
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {

@@ -24,7 +24,7 @@ use crate::domain::sourcing::{self, Availability, Demand, Explanation, Plan, Str
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Condition, Index, Item, Key, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
+use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
 
 pub(crate) mod journal;
 use crate::service::change_tracker::ChangeTrackerMessage;
@@ -61,17 +61,13 @@ fn allocation_item(tenant: &TenantId, allocation: &Allocation) -> OmsResult<Item
 /// Index attributes an allocation item may carry (GSI1 from before the listing moved to GSI3).
 const INDEX_ATTRIBUTES: [&str; 6] = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"];
 
-/// Every allocation document of a tenant: the keys-only listing's shards read whole, and the
-/// documents still listed where they were before (not written since).
+/// Every allocation document of a tenant, read whole: those the keys-only listing's shards
+/// name, and those still listed where they were before (not written since).
 pub(crate) async fn all_allocation_items(deps: &Deps, tenant: &TenantId) -> OmsResult<Vec<Item>> {
-    let store = deps.store.as_ref();
-    let listings = keys::allocation_listing_partitions(tenant).map(|p| Query::partition(p).on(Index::Gsi3));
-    let listed = store::query_every(store, listings).await?;
-    let mut items = store::read_listed(store, &listed).await?;
-    let legacy = store::query_all(store, Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1)).await?;
-    let known: BTreeSet<Key> = items.iter().filter_map(Key::of).collect();
-    items.extend(legacy.into_iter().filter(|item| Key::of(item).is_some_and(|key| !known.contains(&key))));
-    Ok(items)
+    let listings = keys::allocation_listing_partitions(tenant)
+        .map(|p| Query::partition(p).on(Index::Gsi3))
+        .chain([Query::partition(keys::allocations_by_update(tenant)).on(Index::Gsi1)]);
+    Ok(store::read_listed(deps.store.as_ref(), listings).await?)
 }
 
 pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {

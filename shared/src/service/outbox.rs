@@ -4,8 +4,9 @@
 //! send is harmless.
 //!
 //! Each record is a partition of its own; undelivered records are listed in GSI1 across
-//! [`keys::KeyShards::outbox_index`] partitions, so no one partition takes every change's writes. A record the relay cannot read is moved out of the
-//! index to a dead-letter key, where it waits for a person instead of failing every run.
+//! [`keys::KeyShards::outbox_index`] partitions, so no one partition takes every change's
+//! writes. A record the relay cannot read is moved out of the index to a dead-letter key, where
+//! it waits for a person instead of failing every run.
 
 use std::time::Duration;
 

@@ -84,12 +84,10 @@ fn units_of(doc: &Allocation, item: &ItemId) -> i64 {
 /// Every stock row of the tenant, read whole: those the keys-only listing (GSI3) names, and
 /// those still listed where they were before (GSI2), not written since.
 async fn stock_row_items(deps: &Deps, tenant: &TenantId) -> OmsResult<Vec<Item>> {
-    let store = deps.store.as_ref();
     let listings = keys::stock_rows_partitions(tenant)
         .map(|p| Query::partition(p).on(Index::Gsi3))
         .chain(keys::legacy_stock_rows_partitions(tenant).map(|p| Query::partition(p).on(Index::Gsi2)));
-    let listed = store::query_every(store, listings).await?;
-    Ok(store::read_listed(store, &listed).await?)
+    Ok(store::read_listed(deps.store.as_ref(), listings).await?)
 }
 
 /// Recomputes every stock row's `reserved` from the live allocations and reports the rows

@@ -33,8 +33,13 @@ pub async fn query_every(
     Ok(items)
 }
 
-/// The whole items a keys-only listing names, read consistently; those deleted since are absent.
-pub async fn read_listed(store: &dyn ItemStore, listed: &[Item]) -> Result<Vec<Item>, StoreError> {
+/// The whole items the listings (index queries, keys-only or not) name, read consistently once
+/// every listing is read: an item listed twice comes once, one deleted since not at all.
+pub async fn read_listed(
+    store: &dyn ItemStore,
+    listings: impl IntoIterator<Item = Query>,
+) -> Result<Vec<Item>, StoreError> {
+    let listed = query_every(store, listings).await?;
     let keys: Vec<Key> = listed.iter().filter_map(Key::of).collect();
     store.batch_get(&keys).await
 }
