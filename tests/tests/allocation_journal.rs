@@ -138,7 +138,9 @@ async fn assert_no_drift(app: &TestApp) {
 }
 
 fn status_changes(doc: &Value) -> usize {
-    doc["auditLogs"].as_array().map_or(0, |logs| logs.iter().filter(|l| l["field"] == "statusCode").count())
+    let changes_status =
+        |l: &&Value| l["updatedFields"].as_array().is_some_and(|f| f.iter().any(|f| f["fieldName"] == "statusCode"));
+    doc["auditLogs"].as_array().map_or(0, |logs| logs.iter().filter(changes_status).count())
 }
 
 on_both_backends! {

@@ -121,12 +121,81 @@ impl PublishStatus {
     }
 }
 
-/// A postal address; `latitude` and `longitude` are both set or both absent.
+/// The kind of a phone number (fabric's `MOBILE`, `HOME`, `BUSINESS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum PhoneType {
+    Mobile,
+    Home,
+    Business,
+}
+
+impl PhoneType {
+    pub const ALL: [PhoneType; 3] = [PhoneType::Mobile, PhoneType::Home, PhoneType::Business];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            PhoneType::Mobile => "Mobile",
+            PhoneType::Home => "Home",
+            PhoneType::Business => "Business",
+        }
+    }
+
+    /// Any case: `Mobile`, `MOBILE` and `mobile` are the same type.
+    pub fn parse_at(field: &str, value: &str) -> Result<Self, OmsError> {
+        one_of(field, value, &Self::ALL, |t| t.id())
+    }
+}
+
+/// Who collects a pickup: the primary person, or an alternate the customer named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum PickupType {
+    Primary,
+    Alternate,
+}
+
+impl PickupType {
+    pub const ALL: [PickupType; 2] = [PickupType::Primary, PickupType::Alternate];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            PickupType::Primary => "Primary",
+            PickupType::Alternate => "Alternate",
+        }
+    }
+
+    pub fn parse_at(field: &str, value: &str) -> Result<Self, OmsError> {
+        one_of(field, value, &Self::ALL, |t| t.id())
+    }
+}
+
+/// A person who may collect the order's pickup lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct PickupPerson {
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub phone_type: Option<PhoneType>,
+    pub pickup_type: PickupType,
+}
+
+/// A postal address with its recipient's contact; `latitude` and `longitude` are both set or
+/// both absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Address {
     pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
     pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_type: Option<PhoneType>,
     pub address1: String,
     pub address2: Option<String>,
     pub city: String,
@@ -153,6 +222,12 @@ pub struct OrderLine {
     pub quantity: u32,
     #[serde(with = "rust_decimal::serde::arbitrary_precision")]
     pub unit_price: Decimal,
+    /// The item's title as the customer saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_description: Option<String>,
+    /// Unit of measure, e.g. `EACH`.
+    #[serde(default, rename = "UOM", skip_serializing_if = "Option::is_none")]
+    pub uom: Option<String>,
     pub is_return: bool,
     pub delivery_method: DeliveryMethod,
     #[serde(rename = "ShipToAddress")]
@@ -296,6 +371,9 @@ pub struct Order {
     pub invoices: Vec<Invoice>,
     #[serde(rename = "OrderChargeDetail", default)]
     pub charges: Vec<ChargeDetail>,
+    /// Who may collect the pickup lines, the primary person first.
+    #[serde(rename = "PickupPerson", default, skip_serializing_if = "Vec::is_empty")]
+    pub pickup_persons: Vec<PickupPerson>,
     pub payment_status: Option<String>,
     pub created_timestamp: DateTime<Utc>,
     pub updated_timestamp: DateTime<Utc>,

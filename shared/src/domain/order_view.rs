@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
-use super::order::{Address, ChargeDetail, Invoice, Order, OrderLine, Payment, PaymentMethod};
+use super::order::{Address, ChargeDetail, Invoice, Order, OrderLine, Payment, PaymentMethod, PickupPerson};
 use super::status::FulfillmentStatus;
 
 fn timestamp_millis(ts: &DateTime<Utc>) -> String {
@@ -38,6 +38,8 @@ pub struct OrderResponse {
     pub payment: Vec<PaymentView>,
     pub invoice: Vec<InvoiceView>,
     pub order_charge_detail: Vec<ChargeDetailView>,
+    /// Who may collect the pickup lines.
+    pub pickup_person: Vec<PickupPerson>,
     pub payment_status: Option<PaymentStatusView>,
     /// RFC 3339 with milliseconds.
     pub created_timestamp: String,
@@ -60,6 +62,9 @@ pub struct OrderLineView {
     pub item_id: ItemId,
     pub quantity: u32,
     pub unit_price: Decimal,
+    pub item_description: Option<String>,
+    #[serde(rename = "UOM")]
+    pub uom: Option<String>,
     pub is_return: bool,
     pub delivery_method: DeliveryMethodView,
     pub ship_to_address: Option<ShipToAddressView>,
@@ -176,6 +181,7 @@ impl Order {
             payment: self.payments.iter().map(payment_view).collect(),
             invoice: self.invoices.iter().map(invoice_view).collect(),
             order_charge_detail: self.charges.iter().map(charge_view).collect(),
+            pickup_person: self.pickup_persons.clone(),
             payment_status: self.payment_status.clone().map(|id| PaymentStatusView { payment_status_id: id }),
             created_timestamp: timestamp_millis(&self.created_timestamp),
             updated_timestamp: timestamp_millis(&self.updated_timestamp),
@@ -191,6 +197,8 @@ fn line_view(line: &OrderLine) -> OrderLineView {
         item_id: line.item_id.clone(),
         quantity: line.quantity,
         unit_price: line.unit_price,
+        item_description: line.item_description.clone(),
+        uom: line.uom.clone(),
         is_return: line.is_return,
         delivery_method: DeliveryMethodView { delivery_method_id: line.delivery_method.id() },
         ship_to_address: line.ship_to.clone().map(|address| ShipToAddressView { address }),

@@ -175,10 +175,12 @@ pub async fn explain(
                 let held: Vec<HeldUnits> = live
                     .iter()
                     .flat_map(|a| {
-                        a.items.iter().filter(|i| i.line_id == line.order_line_id).map(move |i| HeldUnits {
-                            allocation_id: a.allocation_id.clone(),
-                            location_num: a.location_num.clone(),
-                            quantity: i.quantity,
+                        a.items.iter().filter(|i| i.order_line_id == line.order_line_id && i.held() > 0).map(move |i| {
+                            HeldUnits {
+                                allocation_id: a.allocation_id.clone(),
+                                location_num: a.location_num.clone(),
+                                quantity: i.held(),
+                            }
                         })
                     })
                     .collect();

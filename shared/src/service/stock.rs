@@ -143,7 +143,8 @@ pub fn total(rows: &[StockRow]) -> StockLevel {
     rows.iter().fold(StockLevel::default(), |sum, row| add(sum, row.level))
 }
 
-/// `delta` units of an item into (positive) or out of (negative) `reserved` of one shard row.
+/// `delta` units of an item into (positive) or out of (negative) `reserved` of one shard row;
+/// units shipped (`consume`) leave `onHand` with `reserved`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StockMove {
@@ -153,6 +154,8 @@ pub(crate) struct StockMove {
     #[serde(default)]
     pub shard: u32,
     pub delta: i64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consume: bool,
 }
 
 /// The shard moves of a change, and the shard settings of its sharded items as they were read.
@@ -208,6 +211,7 @@ pub(crate) async fn moves_for(
         item_id: item.clone(),
         shard,
         delta,
+        consume: false,
     };
     let held: Vec<(ItemId, u64)> = settings
         .iter()

@@ -14,7 +14,7 @@ impl Order {
     /// - Update: version = previous + 1; created_* kept, updated_* = `now`/`user`. A `Version`
     ///   in the request must equal the stored one (else `Conflict`). Header fields the request
     ///   leaves out (IsConfirmed, IsImport, DoNotReleaseBefore, CurrencyCode, Payment, Invoice,
-    ///   OrderChargeDetail, PaymentStatus) keep their stored values; lists that are sent replace
+    ///   OrderChargeDetail, PickupPerson, PaymentStatus) keep their stored values; lists that are sent replace
     ///   the stored lists.
     /// - Lines merge by OrderLineId: stored lines the request omits are kept unchanged; new lines
     ///   are appended. A line without QuantityDetail starts all Open; an existing one keeps its
@@ -94,6 +94,10 @@ impl Order {
             payments: draft.payments.or_else(|| previous.map(|p| p.payments.clone())).unwrap_or_default(),
             invoices: draft.invoices.or_else(|| previous.map(|p| p.invoices.clone())).unwrap_or_default(),
             charges: draft.charges.or_else(|| previous.map(|p| p.charges.clone())).unwrap_or_default(),
+            pickup_persons: draft
+                .pickup_persons
+                .or_else(|| previous.map(|p| p.pickup_persons.clone()))
+                .unwrap_or_default(),
             payment_status: draft.payment_status.or_else(|| previous.and_then(|p| p.payment_status.clone())),
             created_timestamp: previous.map_or(now, |p| p.created_timestamp),
             updated_timestamp: now,
@@ -234,6 +238,8 @@ fn build_line(draft: LineDraft, previous: Option<&OrderLine>) -> Result<OrderLin
         item_id: draft.item_id,
         quantity: draft.quantity,
         unit_price: draft.unit_price,
+        item_description: draft.item_description,
+        uom: draft.uom,
         is_return: draft.is_return,
         delivery_method: draft.delivery_method,
         ship_to: draft.ship_to,

@@ -28,7 +28,26 @@ pub struct SaveOrderRequest {
     pub payment: Option<Vec<PaymentRequest>>,
     pub invoice: Option<Vec<InvoiceRequest>>,
     pub order_charge_detail: Option<Vec<ChargeDetailRequest>>,
+    /// Who may collect the pickup lines; replaces the stored list when sent.
+    pub pickup_person: Option<Vec<PickupPersonRequest>>,
     pub payment_status: Option<PaymentStatusRequest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct PickupPersonRequest {
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Mobile, Home or Business, any case.
+    #[schema(value_type = Option<PhoneType>)]
+    pub phone_type: Option<String>,
+    /// Primary or Alternate, any case. Left out: the first such person is Primary unless
+    /// another is declared Primary; the others Alternate. At most one is Primary.
+    #[schema(value_type = Option<PickupType>)]
+    pub pickup_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -51,6 +70,11 @@ pub struct OrderLineRequest {
     #[serde(default, with = "rust_decimal::serde::arbitrary_precision_option")]
     #[schema(value_type = f64, required = true, minimum = 0, maximum = 1000000000000_f64)]
     pub unit_price: Option<Decimal>,
+    /// The item's title; shown as `title` on allocation documents.
+    pub item_description: Option<String>,
+    /// Unit of measure, e.g. `EACH`.
+    #[serde(rename = "UOM")]
+    pub uom: Option<String>,
     pub is_return: Option<bool>,
     #[schema(value_type = DeliveryMethodRequest, required = true)]
     pub delivery_method: Option<DeliveryMethodRequest>,
@@ -79,7 +103,14 @@ pub struct ShipToAddressRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct AddressRequest {
     pub first_name: Option<String>,
+    pub middle_name: Option<String>,
     pub last_name: Option<String>,
+    /// The recipient's email address.
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Mobile, Home or Business, any case.
+    #[schema(value_type = Option<PhoneType>)]
+    pub phone_type: Option<String>,
     #[schema(value_type = Text, required = true)]
     pub address1: Option<String>,
     pub address2: Option<String>,
@@ -215,6 +246,7 @@ pub struct OrderDraft {
     pub payments: Option<Vec<Payment>>,
     pub invoices: Option<Vec<Invoice>>,
     pub charges: Option<Vec<ChargeDetail>>,
+    pub pickup_persons: Option<Vec<PickupPerson>>,
     pub payment_status: Option<String>,
 }
 
@@ -227,6 +259,8 @@ pub struct LineDraft {
     pub item_id: ItemId,
     pub quantity: u32,
     pub unit_price: Decimal,
+    pub item_description: Option<String>,
+    pub uom: Option<String>,
     pub is_return: bool,
     pub delivery_method: DeliveryMethod,
     pub ship_to: Option<Address>,
@@ -309,6 +343,7 @@ impl SaveOrderRequest {
             .as_ref()
             .map(|s| code("PaymentStatus.PaymentStatusId", s.payment_status_id.as_ref()))
             .transpose()?;
+        let pickup_persons = self.pickup_person.as_deref().map(parse_pickup_persons).transpose()?;
 
         Ok(OrderDraft {
             order_id,
@@ -322,6 +357,7 @@ impl SaveOrderRequest {
             payments,
             invoices,
             charges,
+            pickup_persons,
             payment_status,
         })
     }
@@ -381,6 +417,8 @@ impl OrderLineRequest {
             item_id,
             quantity,
             unit_price,
+            item_description: optional_text(&f("ItemDescription"), self.item_description.as_ref())?,
+            uom: optional_code(&f("UOM"), self.uom.as_ref())?,
             is_return: self.is_return.unwrap_or(false),
             delivery_method,
             ship_to,
@@ -414,7 +452,11 @@ fn parse_address(path: &str, address: Option<&AddressRequest>) -> Result<Address
     };
     Ok(Address {
         first_name: optional_text(&f("FirstName"), a.first_name.as_ref())?,
+        middle_name: optional_text(&f("MiddleName"), a.middle_name.as_ref())?,
         last_name: optional_text(&f("LastName"), a.last_name.as_ref())?,
+        email: optional_email(&f("Email"), a.email.as_ref())?,
+        phone: optional_code(&f("Phone"), a.phone.as_ref())?,
+        phone_type: a.phone_type.as_deref().map(|t| PhoneType::parse_at(&f("PhoneType"), t)).transpose()?,
         address1,
         address2: optional_text(&f("Address2"), a.address2.as_ref())?,
         city,
@@ -424,6 +466,67 @@ fn parse_address(path: &str, address: Option<&AddressRequest>) -> Result<Address
         latitude,
         longitude,
     })
+}
+
+/// Most pickup persons one order names.
+const MAX_PICKUP_PERSONS: usize = 10;
+
+fn parse_pickup_persons(persons: &[PickupPersonRequest]) -> Result<Vec<PickupPerson>, OmsError> {
+    limits::check_count("PickupPerson", persons.len(), MAX_PICKUP_PERSONS)?;
+    let mut parsed: Vec<PickupPerson> = Vec::with_capacity(persons.len());
+    // The first person whose type is left out is Primary, unless another one is declared so.
+    let declared = persons.iter().any(|p| p.pickup_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Primary")));
+    let default_primary = if declared { None } else { persons.iter().position(|p| p.pickup_type.is_none()) };
+    for (i, p) in persons.iter().enumerate() {
+        let f = |name: &str| format!("PickupPerson[{i}].{name}");
+        let pickup_type = match p.pickup_type.as_deref() {
+            Some(t) => PickupType::parse_at(&f("PickupType"), t)?,
+            None if default_primary == Some(i) => PickupType::Primary,
+            None => PickupType::Alternate,
+        };
+        if pickup_type == PickupType::Primary
+            && let Some(first) = parsed.iter().position(|q| q.pickup_type == PickupType::Primary)
+        {
+            return Err(OmsError::validation(
+                f("PickupType"),
+                format!("PickupPerson[{first}] is already the Primary person; the others are Alternate"),
+            ));
+        }
+        let person = PickupPerson {
+            first_name: optional_text(&f("FirstName"), p.first_name.as_ref())?,
+            middle_name: optional_text(&f("MiddleName"), p.middle_name.as_ref())?,
+            last_name: optional_text(&f("LastName"), p.last_name.as_ref())?,
+            email: optional_email(&f("Email"), p.email.as_ref())?,
+            phone: optional_code(&f("Phone"), p.phone.as_ref())?,
+            phone_type: p.phone_type.as_deref().map(|t| PhoneType::parse_at(&f("PhoneType"), t)).transpose()?,
+            pickup_type,
+        };
+        if person.first_name.is_none() && person.last_name.is_none() && person.email.is_none() && person.phone.is_none()
+        {
+            return Err(OmsError::validation(
+                format!("PickupPerson[{i}]"),
+                "names nobody: send at least one of FirstName, LastName, Email, Phone",
+            ));
+        }
+        parsed.push(person);
+    }
+    Ok(parsed)
+}
+
+/// An optional email address: one `@` with text on both sides, no spaces.
+fn optional_email(field: &str, value: Option<&String>) -> Result<Option<String>, OmsError> {
+    let Some(email) = optional_text(field, value)? else { return Ok(None) };
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
+        None => false,
+    };
+    if !well_formed || email.chars().any(char::is_whitespace) {
+        return Err(OmsError::validation(
+            field,
+            format!("must be an email address such as jane@example.com, got \"{email}\""),
+        ));
+    }
+    Ok(Some(email))
 }
 
 fn parse_quantity_detail(

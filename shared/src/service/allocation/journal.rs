@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Allocation, AllocationId, AllocationStatus, Deps, MAX_TRANSACTION_ITEMS, OmsError, OmsResult, OrderId, StockMove,
-    StoreError, TenantId, WriteOp, allocation_item, cancel_order_writes, keys, load_allocations, outbox, reservation,
-    retire,
+    Allocation, AllocationId, AllocationStatus, CANCEL_SOURCE, Deps, MAX_TRANSACTION_ITEMS, OmsError, OmsResult,
+    OrderId, REALLOCATE_SOURCE, Rewrite, StockMove, StoreError, TenantId, WriteOp, allocation_item,
+    cancel_order_writes, keys, load_allocations, outbox, reservation,
 };
 use crate::domain::ids::UserId;
 use crate::ports::{Condition, Item, Key, Update};
@@ -49,7 +49,16 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// The status the source documents end in.
+    /// The endpoint whose changes a journal of this kind finishes.
+    fn source(self) -> &'static str {
+        match self {
+            Kind::Cancel => CANCEL_SOURCE,
+            Kind::Reallocate => REALLOCATE_SOURCE,
+            Kind::Allocate => "POST /allocation/",
+        }
+    }
+
+    /// The status the source documents of a journal written before `rewritten` end in.
     pub(super) fn retires_as(self) -> Option<AllocationStatus> {
         match self {
             Kind::Cancel => Some(AllocationStatus::Cancelled),
@@ -97,10 +106,14 @@ pub(crate) struct Journal {
     pub step: usize,
     /// Shard moves, reservations (positive) first, then releases.
     pub moves: Vec<StockMove>,
-    /// Source documents claimed by this journal, retired at the finish.
+    /// Source documents claimed by this journal, rewritten at the finish.
     pub claimed: Vec<AllocationId>,
     /// Documents written at the finish.
     pub created: Vec<Allocation>,
+    /// What each claimed document becomes at the finish. Journals written before carry none:
+    /// their claimed documents are retired in the status of their kind.
+    #[serde(default)]
+    pub rewritten: Vec<Allocation>,
     pub commit: Option<CommitRecord>,
 }
 
@@ -111,7 +124,7 @@ impl Journal {
         kind: Kind,
         user: &UserId,
         mut moves: Vec<StockMove>,
-        claimed: &[Allocation],
+        rewrites: &[Rewrite],
         created: Vec<Allocation>,
     ) -> Journal {
         moves.retain(|m| m.delta != 0);
@@ -126,8 +139,9 @@ impl Journal {
             stage: Stage::Forward,
             step: 0,
             moves,
-            claimed: claimed.iter().map(|d| d.allocation_id.clone()).collect(),
+            claimed: rewrites.iter().map(|r| r.read.allocation_id.clone()).collect(),
             created,
+            rewritten: rewrites.iter().map(|r| r.next.clone()).collect(),
             commit: commit::current().map(|m| CommitRecord { pk: m.record.pk, sk: m.record.sk, attempt: m.attempt }),
         }
     }
@@ -376,15 +390,19 @@ async fn finish(deps: &Deps, journal: &Journal, allocate: Option<AllocateFinish>
     let mut writes = Vec::new();
     let mut messages = Vec::new();
     let claimed = claimed_documents(deps, journal).await?;
-    if let Some(status) = journal.kind.retires_as() {
-        for doc in &claimed {
-            let mut held = doc.clone();
-            held.pending_operation = None;
-            let (next, _) = retire(&journal.tenant, &held, status, &journal.user, now)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let item = allocation_item(&journal.tenant, &next).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            writes.push(WriteOp::Put { item, condition: Some(held_by(journal)) });
-        }
+    for doc in &claimed {
+        let mut held = doc.clone();
+        held.pending_operation = None;
+        let next = match journal.rewritten.iter().find(|r| r.allocation_id == doc.allocation_id) {
+            // Planned from the document as read; the claim bumped its version since.
+            Some(planned) => Allocation { version: held.version + 1, ..planned.clone() },
+            None => match journal.kind.retires_as() {
+                Some(status) => held.retired(status, &journal.user, now, journal.kind.source()),
+                None => continue,
+            },
+        };
+        let item = allocation_item(&journal.tenant, &next).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        writes.push(WriteOp::Put { item, condition: Some(held_by(journal)) });
     }
     for doc in &journal.created {
         let item = allocation_item(&journal.tenant, doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -490,6 +508,7 @@ mod tests {
                 item_id: crate::domain::ids::ItemId::parse("I").unwrap(),
                 shard: 0,
                 delta,
+                consume: false,
             })
             .collect();
         let user = UserId::parse("u").unwrap();

@@ -9,34 +9,44 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::deps::Deps;
 use crate::domain::allocation::{
-    Allocation, AllocationEventRequest, AllocationId, AllocationItem, AllocationStatus, AllocationType, AuditLog,
-    DocumentType, ReallocateRequest, UpdateAllocationRequest,
+    Allocation, AllocationEventRequest, AllocationId, AllocationItem, AllocationStatus, AllocationType, Recipient,
 };
 use crate::domain::caller::Caller;
 use crate::domain::ids::{ItemId, LocationId, OrderId, TenantId, UserId};
 use crate::domain::location::Location;
 use crate::domain::order::{DeliveryMethod, Order, OrderDraft, OrderLine};
-use crate::domain::sourcing::{self, Availability, Demand, Explanation, Plan, Strategy};
+use crate::domain::sourcing::{self, Availability, Demand, Plan, Strategy};
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
 use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
 
 pub(crate) mod journal;
+mod placement;
+mod query;
+mod reallocate;
+mod update;
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory;
 use crate::service::stock::{self, StockMove};
 use crate::service::{commit, orders, outbox};
 use crate::store::{self, entity};
+pub use query::{QueryRequest, explain, query};
+pub use reallocate::reallocate;
+pub use update::update;
 
 /// Attempts before an allocation that keeps losing races gives up with 409.
 const MAX_ATTEMPTS: usize = 10;
 /// Most ids one cancel or reallocate request may name.
 const MAX_IDS: usize = 25;
+/// `source` of the audit entries a cancel writes.
+pub(crate) const CANCEL_SOURCE: &str = "PUT /allocation/cancel/{allocationIds}";
+/// `source` of the audit entries a reallocation writes.
+pub(crate) const REALLOCATE_SOURCE: &str = "PUT /allocation/reallocate";
 
 // ------------------------------------------------------------------------------------------
 // Stores and writes
@@ -70,21 +80,24 @@ pub(crate) async fn all_allocation_items(deps: &Deps, tenant: &TenantId) -> OmsR
     Ok(store::read_listed(deps.store.as_ref(), listings).await?)
 }
 
+/// A stored allocation document, in today's shape (see [`Allocation::normalize`]).
 pub(crate) fn read_allocation(item: Item) -> OmsResult<Allocation> {
-    entity::from_item(item, &INDEX_ATTRIBUTES)
+    let mut doc: Allocation = entity::from_item(item, &INDEX_ATTRIBUTES)?;
+    doc.normalize();
+    Ok(doc)
 }
 
 /// Net change of `reserved` per stock row: positive reserves, negative releases.
 type StockDeltas = BTreeMap<(LocationId, ItemId), i64>;
 
-/// The guarded update that moves `delta` units of a stock shard row into (or out of) `reserved`.
+/// The guarded update that moves `delta` units of a stock shard row into (or out of) `reserved`
+/// (and, for units shipped, out of `onHand` too).
 pub(crate) fn reservation(tenant: &TenantId, m: &StockMove, delta: i64, now: chrono::DateTime<chrono::Utc>) -> WriteOp {
     // `reservedAt` tells reconciliation whether the allocation indexes can have caught up yet.
-    let update = Update::new()
-        .set(inventory::RESERVED_AT, keys::timestamp(now))
-        .add("reserved", delta)
-        .add("available", -delta)
-        .add(entity::VERSION, 1);
+    let mut update = Update::new().set(inventory::RESERVED_AT, keys::timestamp(now)).add("reserved", delta);
+    // Shipped units leave the building: out of reserved and on hand, available unchanged.
+    update = if m.consume { update.add("onHand", delta) } else { update.add("available", -delta) };
+    let update = update.add(entity::VERSION, 1);
     // Reserving needs the units to be there, on this shard; releasing only needs the row.
     let condition = if delta > 0 { Condition::AtLeast("available".into(), delta) } else { Condition::Exists };
     WriteOp::Update {
@@ -94,15 +107,24 @@ pub(crate) fn reservation(tenant: &TenantId, m: &StockMove, delta: i64, now: chr
     }
 }
 
-/// One allocation change before it is written: the stock it moves, the documents it retires
-/// and writes, and what commits with them (orders, change-tracker records).
+/// A document a change rewrites: as read (its version guards the write) and as written.
+#[derive(Debug, Clone)]
+pub(crate) struct Rewrite {
+    pub read: Allocation,
+    pub next: Allocation,
+}
+
+/// One allocation change before it is written: the stock it moves, the documents it rewrites
+/// and creates, and what commits with them (orders, change-tracker records).
 struct Change {
     kind: journal::Kind,
+    /// Units into (positive) or out of (negative) `reserved`.
     deltas: StockDeltas,
-    /// Live documents as read; they end in the status of `kind`.
-    retired: Vec<Allocation>,
+    /// Units shipped: out of `reserved` and `onHand` both (negative).
+    consumed: StockDeltas,
+    rewrites: Vec<Rewrite>,
     created: Vec<Allocation>,
-    /// Order and change-tracker writes of a cancel (a journaled cancel computes them again).
+    /// Order and change-tracker writes (a journaled cancel computes them again).
     others: Vec<WriteOp>,
     /// The order and change-tracker writes of an allocation.
     allocate: Option<journal::AllocateFinish>,
@@ -110,6 +132,42 @@ struct Change {
     /// Shard settings planning read with the stock (any setting read will do: the writes are
     /// guarded); the change reads those of its other items.
     shard_settings: stock::ShardSettings,
+    /// Where a change too large for one transaction is refused rather than journaled: the
+    /// request field to name.
+    refuse_beyond_one_transaction: Option<&'static str>,
+}
+
+impl Change {
+    fn new(kind: journal::Kind) -> Change {
+        Change {
+            kind,
+            deltas: StockDeltas::new(),
+            consumed: StockDeltas::new(),
+            rewrites: Vec::new(),
+            created: Vec::new(),
+            others: Vec::new(),
+            allocate: None,
+            messages: Vec::new(),
+            shard_settings: stock::ShardSettings::new(),
+            refuse_beyond_one_transaction: None,
+        }
+    }
+
+    /// The stock the documents' holdings move: what they hold after less what they held before
+    /// (released or reserved), with `shipped` units leaving `onHand` instead of going back.
+    fn settle_stock(&mut self, shipped: &StockDeltas) {
+        for rewrite in &self.rewrites {
+            deltas_of(std::slice::from_ref(&rewrite.read), -1, &mut self.deltas);
+            deltas_of(std::slice::from_ref(&rewrite.next), 1, &mut self.deltas);
+        }
+        deltas_of(&self.created, 1, &mut self.deltas);
+        for (row, units) in shipped {
+            *self.deltas.entry(row.clone()).or_insert(0) += units;
+            *self.consumed.entry(row.clone()).or_insert(0) -= units;
+        }
+        self.deltas.retain(|_, d| *d != 0);
+        self.consumed.retain(|_, d| *d != 0);
+    }
 }
 
 /// How writing a change went.
@@ -124,14 +182,23 @@ enum Written {
 /// the documents first, moves the stock in chunks and finishes in one transaction.
 async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Change) -> OmsResult<Written> {
     // Which shards of each row the stock moves on; none have the units any more: plan again.
-    let moves = stock::moves_for(deps, tenant, &change.deltas, change.shard_settings).await?;
-    let Some(stock) = moves else { return Ok(Written::Raced) };
+    let moves = stock::moves_for(deps, tenant, &change.deltas, change.shard_settings.clone()).await?;
+    let Some(mut stock) = moves else { return Ok(Written::Raced) };
+    if !change.consumed.is_empty() {
+        let shipped = stock::moves_for(deps, tenant, &change.consumed, change.shard_settings).await?;
+        let Some(shipped) = shipped else { return Ok(Written::Raced) };
+        stock.moves.extend(shipped.moves.into_iter().map(|m| StockMove { consume: true, ..m }));
+        stock.settings.extend(shipped.settings);
+        stock.settings.sort();
+        stock.settings.dedup();
+    }
     let now = deps.clock.now();
     let mut writes: Vec<WriteOp> = stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
-    if let Some(status) = change.kind.retires_as() {
-        for doc in &change.retired {
-            writes.push(retire(tenant, doc, status, user, now)?.1);
-        }
+    for rewrite in &change.rewrites {
+        writes.push(WriteOp::Put {
+            item: allocation_item(tenant, &rewrite.next)?,
+            condition: Some(Condition::version_is(rewrite.read.version)),
+        });
     }
     for doc in &change.created {
         writes.push(WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) });
@@ -151,15 +218,26 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
             Err(e) => Err(e.into()),
         };
     }
+    if let Some(field) = change.refuse_beyond_one_transaction {
+        return Err(OmsError::validation(
+            field,
+            format!(
+                "this change makes {} writes and at most {} fit in one transaction: send fewer {field} per request",
+                writes.len(),
+                commit::capacity()
+            ),
+        ));
+    }
+    let reads: Vec<Allocation> = change.rewrites.iter().map(|r| r.read.clone()).collect();
     let orders = match change.kind {
-        journal::Kind::Cancel => journal::orders_of(&change.retired).len(),
+        journal::Kind::Cancel => journal::orders_of(&reads).len(),
         journal::Kind::Allocate => 1,
         journal::Kind::Reallocate => 0,
     };
     let holds = stock.hold_settings(tenant);
-    journal::check_size(change.retired.len() + holds.len(), change.created.len(), orders)?;
-    let plan = journal::Journal::new(deps, tenant, change.kind, user, stock.moves, &change.retired, change.created);
-    match journal::run(deps, plan, &change.retired, holds, change.allocate).await? {
+    journal::check_size(reads.len() + holds.len(), change.created.len(), orders)?;
+    let plan = journal::Journal::new(deps, tenant, change.kind, user, stock.moves, &change.rewrites, change.created);
+    match journal::run(deps, plan, &reads, holds, change.allocate).await? {
         journal::Ending::Finished => {
             if change.kind == journal::Kind::Allocate {
                 outbox::deliver(deps, change.messages).await;
@@ -189,32 +267,11 @@ fn held_conflict(docs: &[Allocation]) -> OmsError {
     OmsError::Conflict(format!("allocations {} are being changed by another request; retry shortly", held.join(", ")))
 }
 
-/// Ends a live allocation (cancelled or reallocated): the status change is audited and the
-/// write is guarded by the version that was read.
-fn retire(
+pub(crate) fn change_tracker_write(
+    deps: &Deps,
     tenant: &TenantId,
-    doc: &Allocation,
-    status: AllocationStatus,
-    user: &UserId,
-    now: chrono::DateTime<chrono::Utc>,
-) -> OmsResult<(Allocation, WriteOp)> {
-    let mut next = doc.clone();
-    next.audit_logs.push(AuditLog {
-        updated_at: now,
-        updated_by: user.clone(),
-        field: "statusCode".into(),
-        old_value: json!(doc.status_code),
-        new_value: json!(status),
-    });
-    next.status_code = status;
-    next.version += 1;
-    next.updated_at = now;
-    let write =
-        WriteOp::Put { item: allocation_item(tenant, &next)?, condition: Some(Condition::version_is(doc.version)) };
-    Ok((next, write))
-}
-
-fn change_tracker_write(deps: &Deps, tenant: &TenantId, order: &OrderId) -> (WriteOp, outbox::OutboxMessage) {
+    order: &OrderId,
+) -> (WriteOp, outbox::OutboxMessage) {
     let now = deps.clock.now();
     let change = ChangeTrackerMessage {
         tenant: tenant.clone(),
@@ -240,8 +297,8 @@ pub(crate) async fn cancel_order_writes(
         let mut next = order.clone();
         for doc in docs.iter().filter(|d| d.order_number == order_id) {
             for item in &doc.items {
-                if let Some(line) = next.line_mut(&item.line_id) {
-                    let units = item.quantity.min(line.quantity_at(FulfillmentStatus::Allocated));
+                if let Some(line) = next.line_mut(&item.order_line_id) {
+                    let units = item.held().min(line.quantity_at(FulfillmentStatus::Allocated));
                     line.move_quantity(FulfillmentStatus::Allocated, FulfillmentStatus::Open, units)?;
                 }
             }
@@ -431,58 +488,73 @@ fn ship_type(method: DeliveryMethod) -> &'static str {
     }
 }
 
+/// An empty allocation document of `order` at `location`, for units of `line`. With a
+/// `parent` (units moved from it) the parent's client fields and recipients carry over.
+fn new_document(
+    deps: &Deps,
+    order: &Order,
+    line: Option<&OrderLine>,
+    location: &LocationId,
+    locations: &HashMap<LocationId, &Location>,
+    parent: Option<&Allocation>,
+) -> OmsResult<Allocation> {
+    let now = deps.clock.now();
+    Ok(Allocation {
+        allocation_id: AllocationId::from_ulid(&deps.ids.new_id())?,
+        version: 1,
+        order_number: order.order_id.clone(),
+        allocation_request_id: None,
+        allocation_num: None,
+        parent_allocation_id: parent.map(|p| p.allocation_id.clone()),
+        sent_to_pps_date: None,
+        allocation_date: now,
+        updated_at: now,
+        allocation_type: AllocationType::Allocated,
+        previous_allocation_location_num: parent.map(|p| p.location_num.as_str().to_owned()),
+        po_number: parent.and_then(|p| p.po_number.clone()),
+        items_type: parent.and_then(|p| p.items_type.clone()),
+        order_sub_type: parent.and_then(|p| p.order_sub_type.clone()),
+        vendor_id: parent.and_then(|p| p.vendor_id.clone()),
+        ship_date: None,
+        ship_type: line.map(|l| ship_type(l.delivery_method).to_owned()),
+        ship_method: parent.and_then(|p| p.ship_method.clone()),
+        ship_to_id: parent.and_then(|p| p.ship_to_id.clone()),
+        status_code: AllocationStatus::Allocated,
+        location_type: locations.get(location).map_or("DC", |l| l.location_type.id()).to_owned(),
+        location_num: location.clone(),
+        ship_to_address: line.and_then(|l| l.ship_to.as_ref()).map(|a| json!({"Address": a})),
+        recipient: match (parent, line) {
+            (Some(p), _) if !p.recipient.is_empty() => p.recipient.clone(),
+            (_, Some(line)) => Recipient::of_line(order, line),
+            _ => Vec::new(),
+        },
+        items: Vec::new(),
+        audit_logs: Vec::new(),
+        pending_operation: None,
+    })
+}
+
 /// Builds one allocation document per ship-from location of `plan`.
 fn documents(
     deps: &Deps,
     order: &Order,
     plan: &Plan,
     locations: &HashMap<LocationId, &Location>,
-    parent: Option<&Allocation>,
 ) -> OmsResult<Vec<Allocation>> {
-    let now = deps.clock.now();
-    let mut by_location: BTreeMap<LocationId, Vec<AllocationItem>> = BTreeMap::new();
-    for line in &plan.lines {
-        for pick in &line.picks {
-            by_location.entry(pick.location_id.clone()).or_default().push(AllocationItem {
-                line_id: line.line_id.clone(),
-                item_id: line.item_id.clone(),
-                quantity: pick.quantity,
-            });
+    let mut by_location: BTreeMap<LocationId, Vec<(&OrderLine, u32)>> = BTreeMap::new();
+    for line_plan in &plan.lines {
+        let Some(line) = order.line(&line_plan.line_id) else { continue };
+        for pick in &line_plan.picks {
+            by_location.entry(pick.location_id.clone()).or_default().push((line, pick.quantity));
         }
     }
     let mut docs = Vec::new();
-    for (location, items) in by_location {
-        let first_line = items.first().and_then(|i| order.line(&i.line_id));
-        let ship_to = first_line.and_then(|l| l.ship_to.as_ref()).map(|a| json!({"Address": a}));
-        docs.push(Allocation {
-            allocation_id: AllocationId::from_ulid(&deps.ids.new_id())?,
-            version: 1,
-            order_number: order.order_id.clone(),
-            allocation_request_id: None,
-            allocation_num: None,
-            parent_allocation_id: parent.map(|p| p.allocation_id.clone()),
-            sent_to_pps_date: None,
-            allocation_date: now,
-            updated_at: now,
-            allocation_type: AllocationType::Allocated,
-            previous_allocation_location_num: parent.map(|p| p.location_num.as_str().to_owned()),
-            po_number: parent.and_then(|p| p.po_number.clone()),
-            items_type: parent.and_then(|p| p.items_type.clone()),
-            order_sub_type: parent.and_then(|p| p.order_sub_type.clone()),
-            vendor_id: parent.and_then(|p| p.vendor_id.clone()),
-            ship_date: None,
-            ship_type: first_line.map(|l| ship_type(l.delivery_method).to_owned()),
-            ship_method: parent.and_then(|p| p.ship_method.clone()),
-            ship_to_id: parent.and_then(|p| p.ship_to_id.clone()),
-            status_code: AllocationStatus::Allocated,
-            location_type: locations.get(&location).map_or("DC", |l| l.location_type.id()).to_owned(),
-            location_num: location,
-            ship_to_address: ship_to,
-            recipient: parent.map(|p| p.recipient.clone()).unwrap_or_default(),
-            items,
-            audit_logs: Vec::new(),
-            pending_operation: None,
-        });
+    for (location, lines) in by_location {
+        let mut doc = new_document(deps, order, lines.first().map(|(l, _)| *l), &location, locations, None)?;
+        for (line, units) in lines {
+            doc.items.push(AllocationItem::for_line(doc.next_line_number(), order, line, units));
+        }
+        docs.push(doc);
     }
     Ok(docs)
 }
@@ -591,7 +663,7 @@ async fn allocate(
         let locations = inventory::list_locations(deps, tenant).await?;
         let plan = sourcing::plan(&demands, &locations, &availability, strategy);
         let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
-        let docs = documents(deps, &order, &plan, &by_id, None)?;
+        let docs = documents(deps, &order, &plan, &by_id)?;
 
         let mut next = order.clone();
         apply_plan_to_order(&mut next, &plan)?;
@@ -614,19 +686,13 @@ async fn allocate(
         }
         let guard = stored.as_ref().map_or(Condition::NotExists, |s| Condition::version_is(s.version));
 
-        let mut deltas = StockDeltas::new();
-        deltas_of(&docs, 1, &mut deltas);
         let (tracker, message) = change_tracker_write(deps, tenant, order_id);
-        let change = Change {
-            kind: journal::Kind::Allocate,
-            deltas,
-            retired: Vec::new(),
-            created: docs.clone(),
-            others: Vec::new(),
-            allocate: Some(journal::AllocateFinish { order: order_item, guard, tracker }),
-            messages: vec![message],
-            shard_settings: shard_settings.clone(),
-        };
+        let mut change = Change::new(journal::Kind::Allocate);
+        change.created = docs.clone();
+        change.settle_stock(&StockDeltas::new());
+        change.allocate = Some(journal::AllocateFinish { order: order_item, guard, tracker });
+        change.messages = vec![message];
+        change.shard_settings = shard_settings.clone();
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => {
                 let allocations =
@@ -685,19 +751,19 @@ pub async fn cancel(deps: &Deps, caller: &Caller, raw_ids: &str) -> OmsResult<Ve
         if live.is_empty() {
             return Ok(docs);
         }
-        let mut deltas = StockDeltas::new();
-        deltas_of(&live, -1, &mut deltas);
         let (others, messages) = cancel_order_writes(deps, tenant, &live, &caller.user).await?;
-        let change = Change {
-            kind: journal::Kind::Cancel,
-            deltas,
-            retired: live,
-            created: Vec::new(),
-            others,
-            allocate: None,
-            messages,
-            shard_settings: stock::ShardSettings::new(),
-        };
+        let mut change = Change::new(journal::Kind::Cancel);
+        let now = deps.clock.now();
+        change.rewrites = live
+            .into_iter()
+            .map(|read| Rewrite {
+                next: read.retired(AllocationStatus::Cancelled, &caller.user, now, CANCEL_SOURCE),
+                read,
+            })
+            .collect();
+        change.settle_stock(&StockDeltas::new());
+        change.others = others;
+        change.messages = messages;
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => return read_in_order(deps, tenant, &ids).await,
             Written::Raced => super::backoff(attempt).await,
@@ -715,388 +781,4 @@ async fn read_in_order(deps: &Deps, tenant: &TenantId, ids: &[AllocationId]) -> 
     ids.iter()
         .map(|id| found.remove(id).ok_or_else(|| OmsError::not_found(format!("allocation {id} not found"))))
         .collect()
-}
-
-// ------------------------------------------------------------------------------------------
-// Reallocate
-// ------------------------------------------------------------------------------------------
-
-/// `PUT /allocation/reallocate`: moves live allocations to `locationNum`, or re-plans their
-/// units at other locations. Old reservations are released and new ones made in the same
-/// transaction; when the units cannot all move, nothing moves (409).
-#[tracing::instrument(skip_all)]
-pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -> OmsResult<Vec<Allocation>> {
-    let tenant = &caller.tenant;
-    let (kind, ids) = req.targets()?;
-    if req.tenant.as_deref().map(str::trim) != Some(caller.tenant.as_str()) {
-        return Err(OmsError::Forbidden(format!(
-            "tenant {:?} is not the caller's tenant",
-            req.tenant.as_deref().unwrap_or_default()
-        )));
-    }
-    let target = req.location_num.as_deref().map(|l| LocationId::parse_at("locationNum", l)).transpose()?;
-    let only_items = req.item_filter()?;
-    let mut held = Vec::new();
-    for attempt in 0..MAX_ATTEMPTS {
-        let sources = reallocation_sources(deps, tenant, kind, &ids, req.order_number.as_deref()).await?;
-        if held_elsewhere(deps, tenant, &sources).await? {
-            held = sources;
-            super::backoff(attempt).await;
-            continue;
-        }
-        let locations = inventory::list_locations(deps, tenant).await?;
-        let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
-        let mut deltas = StockDeltas::new();
-        let mut created = Vec::new();
-        for source in &sources {
-            let order = orders::load_order(deps, tenant, &source.order_number)
-                .await?
-                .ok_or_else(|| OmsError::order_not_found(source.order_number.as_str()))?;
-            let (moving, staying): (Vec<AllocationItem>, Vec<AllocationItem>) = source
-                .items
-                .iter()
-                .cloned()
-                .partition(|i| only_items.as_ref().is_none_or(|only| only.contains(&i.item_id)));
-            if moving.is_empty() {
-                return Err(OmsError::validation(
-                    "items",
-                    format!("allocation {} holds none of the items named", source.allocation_id),
-                ));
-            }
-            let plan = reallocation_plan(deps, tenant, &order, source, &moving, target.as_ref(), &locations).await?;
-            let mut new_docs = documents(deps, &order, &plan, &by_id, Some(source))?;
-            if !staying.is_empty() {
-                // The units that stay keep their location in a new document of their own.
-                let keep = Plan {
-                    lines: staying
-                        .iter()
-                        .map(|i| sourcing::LinePlan {
-                            line_id: i.line_id.clone(),
-                            item_id: i.item_id.clone(),
-                            picks: vec![sourcing::Pick {
-                                location_id: source.location_num.clone(),
-                                quantity: i.quantity,
-                            }],
-                            back_ordered: 0,
-                        })
-                        .collect(),
-                };
-                let mut kept = documents(deps, &order, &keep, &by_id, Some(source))?;
-                for doc in &mut kept {
-                    doc.previous_allocation_location_num = source.previous_allocation_location_num.clone();
-                }
-                new_docs.extend(kept);
-            }
-            deltas_of(std::slice::from_ref(source), -1, &mut deltas);
-            deltas_of(&new_docs, 1, &mut deltas);
-            created.extend(new_docs);
-        }
-        let change = Change {
-            kind: journal::Kind::Reallocate,
-            deltas,
-            retired: sources,
-            created: created.clone(),
-            others: Vec::new(),
-            allocate: None,
-            messages: Vec::new(),
-            shard_settings: stock::ShardSettings::new(),
-        };
-        match write_change(deps, tenant, &caller.user, change).await? {
-            Written::Done => return Ok(created),
-            Written::Raced => super::backoff(attempt).await,
-        }
-    }
-    if !held.is_empty() {
-        return Err(held_conflict(&held));
-    }
-    Err(OmsError::Conflict("stock or allocations kept changing while reallocating; retry".into()))
-}
-
-async fn reallocation_sources(
-    deps: &Deps,
-    tenant: &TenantId,
-    kind: DocumentType,
-    ids: &[String],
-    order_number: Option<&str>,
-) -> OmsResult<Vec<Allocation>> {
-    let mut sources = Vec::new();
-    match kind {
-        DocumentType::Allocation => {
-            // (index in the request, id): an id named twice is one document to move.
-            let mut named: Vec<(usize, AllocationId)> = Vec::with_capacity(ids.len());
-            for (i, raw) in ids.iter().enumerate() {
-                let id = AllocationId::parse_at(&format!("id[{i}]"), raw)?;
-                if !named.iter().any(|(_, seen)| seen == &id) {
-                    named.push((i, id));
-                }
-            }
-            let parsed: Vec<AllocationId> = named.iter().map(|(_, id)| id.clone()).collect();
-            let mut found = load_allocations(deps, tenant, &parsed).await?;
-            for (i, id) in &named {
-                let doc = found
-                    .remove(id)
-                    .ok_or_else(|| OmsError::validation(format!("id[{i}]"), format!("allocation {id} not found")))?;
-                if !doc.status_code.is_live() {
-                    return Err(OmsError::Conflict(format!(
-                        "allocation {id} is {}; only live allocations move",
-                        doc.status_code.id()
-                    )));
-                }
-                sources.push(doc);
-            }
-        }
-        DocumentType::Order => {
-            let mut orders: Vec<OrderId> = Vec::with_capacity(ids.len());
-            for (i, raw) in ids.iter().enumerate() {
-                let order = OrderId::parse_at(&format!("id[{i}]"), raw)?;
-                if !orders.contains(&order) {
-                    orders.push(order);
-                }
-            }
-            for order in orders {
-                sources.extend(
-                    allocations_of_order(deps, tenant, &order).await?.into_iter().filter(|a| a.status_code.is_live()),
-                );
-            }
-            if sources.is_empty() {
-                return Err(OmsError::validation("id", "the orders named have no live allocation"));
-            }
-        }
-    }
-    if let Some(number) = order_number
-        && let Some(other) = sources.iter().find(|s| s.order_number.as_str() != number)
-    {
-        return Err(OmsError::validation(
-            "orderNumber",
-            format!("allocation {} belongs to order {}, not {number}", other.allocation_id, other.order_number),
-        ));
-    }
-    Ok(sources)
-}
-
-/// Where the moving units of `source` go: all to `target`, or re-planned away from its location.
-async fn reallocation_plan(
-    deps: &Deps,
-    tenant: &TenantId,
-    order: &Order,
-    source: &Allocation,
-    moving: &[AllocationItem],
-    target: Option<&LocationId>,
-    locations: &[Location],
-) -> OmsResult<Plan> {
-    let demands: Vec<Demand> = moving
-        .iter()
-        .map(|item| {
-            let line = order.line(&item.line_id);
-            Demand {
-                line_id: item.line_id.clone(),
-                item_id: item.item_id.clone(),
-                quantity: item.quantity,
-                delivery: line.map_or(DeliveryMethod::ShipToAddress, |l| l.delivery_method),
-                destination: line.and_then(|l| l.ship_to.as_ref()).and_then(|a| a.coordinates()),
-                pickup_location: line.and_then(|l| l.pickup_location_id.clone()),
-            }
-        })
-        .collect();
-    let items: BTreeSet<ItemId> = moving.iter().map(|i| i.item_id.clone()).collect();
-    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
-    let candidates: Vec<Location> = match target {
-        Some(target) if target == &source.location_num => {
-            return Err(OmsError::validation(
-                "locationNum",
-                format!("allocation {} is already at {target}", source.allocation_id),
-            ));
-        }
-        Some(target) => {
-            let location = locations
-                .iter()
-                .find(|l| &l.location_id == target)
-                .ok_or_else(|| OmsError::validation("locationNum", format!("location {target} does not exist")))?;
-            vec![location.clone()]
-        }
-        None => locations.iter().filter(|l| l.location_id != source.location_num).cloned().collect(),
-    };
-    let strategy = settings(deps, tenant).await?.strategy;
-    let plan = sourcing::plan(&demands, &candidates, &availability, strategy);
-    if plan.back_ordered() > 0 {
-        let short: Vec<String> = plan
-            .lines
-            .iter()
-            .filter(|l| l.back_ordered > 0)
-            .map(|l| format!("{} units of {}", l.back_ordered, l.item_id))
-            .collect();
-        let place = target.map_or_else(|| "no other location".to_string(), |t| format!("location {t}"));
-        return Err(OmsError::Conflict(format!(
-            "{place} can take {} of allocation {}; nothing was moved",
-            short.join(", "),
-            source.allocation_id
-        )));
-    }
-    Ok(plan)
-}
-
-// ------------------------------------------------------------------------------------------
-// Update and query
-// ------------------------------------------------------------------------------------------
-
-/// `PUT /allocation/{allocationId}`: a versioned update of the document's own fields.
-pub async fn update(deps: &Deps, caller: &Caller, id: &str, req: &UpdateAllocationRequest) -> OmsResult<Allocation> {
-    let tenant = &caller.tenant;
-    let mut current = get_allocation(deps, tenant, id).await?;
-    for attempt in 0..MAX_ATTEMPTS {
-        if !held_elsewhere(deps, tenant, std::slice::from_ref(&current)).await? {
-            break;
-        }
-        if attempt + 1 == MAX_ATTEMPTS {
-            return Err(held_conflict(std::slice::from_ref(&current)));
-        }
-        super::backoff(attempt).await;
-        current = get_allocation(deps, tenant, id).await?;
-    }
-    let next = req.apply(&current, &caller.user, deps.clock.now())?;
-    if next == current {
-        return Ok(current);
-    }
-    let item = allocation_item(tenant, &next)?;
-    entity::check_item_size(&item, &format!("allocation {id}"), "auditLogs")?;
-    match commit::put(deps, item, Some(Condition::version_is(current.version))).await {
-        Ok(()) => Ok(next),
-        Err(StoreError::ConditionFailed) => Err(OmsError::Conflict(format!(
-            "allocation {id} was changed by another request; get it again and resend with its version"
-        ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct QueryRequest {
-    /// 10 when left out.
-    #[schema(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    #[schema(minimum = 0)]
-    pub offset: Option<i64>,
-    /// `updatedAt` when left out.
-    #[schema(schema_with = sort_by_schema)]
-    pub sort_by: Option<String>,
-    /// `desc` when left out; any case.
-    #[schema(schema_with = sort_direction_schema)]
-    pub sort_direction: Option<String>,
-    /// Fields an allocation must have, shaped like an allocation (e.g. `{"orderNumber": "O-1"}`).
-    #[schema(value_type = Option<Object>)]
-    pub filters: Option<Value>,
-}
-
-fn sort_by_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(SORTABLE.iter().copied()))
-        .build()
-}
-
-fn sort_direction_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["asc", "desc"]))
-        .build()
-}
-
-const SORTABLE: &[&str] = &["updatedAt", "allocationDate", "allocationId", "locationNum", "statusCode", "orderNumber"];
-const MAX_LIMIT: i64 = 100;
-
-/// True when `doc` has every field of `filter` (objects match recursively, arrays match
-/// when some element matches each filter element).
-fn matches(doc: &Value, filter: &Value) -> bool {
-    match (doc, filter) {
-        (_, Value::Object(fields)) => fields.iter().all(|(k, f)| doc.get(k).is_some_and(|d| matches(d, f))),
-        (Value::Array(elements), Value::Array(wanted)) => wanted.iter().all(|w| elements.iter().any(|e| matches(e, w))),
-        (Value::Array(elements), wanted) => elements.iter().any(|e| matches(e, wanted)),
-        (Value::String(a), Value::String(b)) => a == b,
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::String(a), Value::Number(b)) | (Value::Number(b), Value::String(a)) => *a == b.to_string(),
-        (a, b) => a == b,
-    }
-}
-
-/// `POST /allocation/query`: the tenant's allocations matching `filters`, from the tenant's
-/// index partitions (by order when `filters.orderNumber` is given), never a table scan.
-pub async fn query(deps: &Deps, tenant: &TenantId, req: &QueryRequest) -> OmsResult<Vec<Allocation>> {
-    let limit = req.limit.unwrap_or(10);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(OmsError::validation("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
-    let offset = req.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(OmsError::validation("offset", "must be 0 or more"));
-    }
-    let sort_by = req.sort_by.as_deref().unwrap_or("updatedAt");
-    if !SORTABLE.contains(&sort_by) {
-        return Err(OmsError::validation("sortBy", format!("must be one of {}", SORTABLE.join(", "))));
-    }
-    let descending = match req.sort_direction.as_deref().unwrap_or("desc") {
-        d if d.eq_ignore_ascii_case("desc") => true,
-        d if d.eq_ignore_ascii_case("asc") => false,
-        other => return Err(OmsError::validation("sortDirection", format!("must be asc or desc, got {other:?}"))),
-    };
-    let filters = match &req.filters {
-        None => json!({}),
-        Some(f @ Value::Object(_)) => {
-            crate::domain::limits::check_free_form("filters", f)?;
-            f.clone()
-        }
-        Some(_) => return Err(OmsError::validation("filters", "must be an object shaped like an allocation")),
-    };
-    let items = match filters.get("orderNumber").and_then(Value::as_str) {
-        Some(order) => {
-            let of_order = keys::allocations_of_order(tenant, &OrderId::parse_at("filters.orderNumber", order)?);
-            query_all(deps, Query::partition(of_order).on(Index::Gsi2)).await?
-        }
-        None => all_allocation_items(deps, tenant).await?,
-    };
-    let mut docs: Vec<(Value, Allocation)> = Vec::new();
-    for item in items {
-        let doc = read_allocation(item)?;
-        let value = serde_json::to_value(&doc).map_err(|e| OmsError::Internal(e.into()))?;
-        if matches(&value, &filters) {
-            docs.push((value, doc));
-        }
-    }
-    docs.sort_by(|(a, _), (b, _)| {
-        let key = |v: &Value| v.get(sort_by).map(|x| x.to_string()).unwrap_or_default();
-        let order = key(a).cmp(&key(b)).then_with(|| key_id(a).cmp(&key_id(b)));
-        if descending { order.reverse() } else { order }
-    });
-    let page: Vec<Allocation> = docs.into_iter().skip(offset as usize).take(limit as usize).map(|(_, d)| d).collect();
-    if page.is_empty() {
-        return Err(OmsError::not_found("no allocation matches the filters"));
-    }
-    Ok(page)
-}
-
-fn key_id(v: &Value) -> String {
-    v.get("allocationId").and_then(Value::as_str).unwrap_or_default().to_owned()
-}
-
-// ------------------------------------------------------------------------------------------
-// Explain
-// ------------------------------------------------------------------------------------------
-
-/// Why each outstanding unit of an order goes (or would go) where it does.
-pub async fn explain(
-    deps: &Deps,
-    tenant: &TenantId,
-    order_id: &str,
-) -> OmsResult<(Order, Explanation, Vec<Allocation>)> {
-    let order_id = OrderId::parse_at("orderId", order_id)?;
-    let order = orders::load_order(deps, tenant, &order_id)
-        .await?
-        .ok_or_else(|| OmsError::order_not_found(order_id.as_str()))?;
-    let demands = demands(&order);
-    let items: BTreeSet<ItemId> = demands.iter().map(|d| d.item_id.clone()).collect();
-    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
-    let locations = inventory::list_locations(deps, tenant).await?;
-    let strategy = settings(deps, tenant).await?.strategy;
-    let explanation = sourcing::explain(&demands, &locations, &availability, strategy);
-    let live = live_allocations_of_order(deps, tenant, &order_id).await?;
-    Ok((order, explanation, live))
 }
