@@ -219,4 +219,23 @@ on_both_backends! {
         assert!(doc.get("pendingOperation").is_none(), "{doc}");
         assert_no_drift(&app).await;
     }
+
+    when_a_150_line_allocation_moves_one_unit_of_every_line_should_journal_it_and_keep_the_rest_in_place => |app| {
+        let (id, _) = big_allocation(&app).await;
+        let items: Vec<Value> = (1..=LINES).map(|n| json!({"allocationLineNumber": n, "quantity": 1})).collect();
+        let body = json!({"channel": "web", "tenant": "demo", "documentType": "ALLOCATION", "id": [id], "locationNum": "DC-B", "items": items});
+        let moved = app.fabric(Method::PUT, "/allocation/reallocate", Some(&body)).await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+        let received = moved.body["allocations"].as_array().unwrap();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0]["items"].as_array().map(Vec::len), Some(LINES));
+        assert_eq!(reserved_at(&app, "DC-A").await, vec![1; LINES]);
+        assert_eq!(reserved_at(&app, "DC-B").await, vec![1; LINES]);
+        let doc = app.fabric(Method::GET, &format!("/allocation/{id}"), None).await.body;
+        assert_eq!(doc["statusCode"], "ALLOCATED", "one unit of every line stays");
+        assert!(doc["items"].as_array().unwrap().iter().all(|i| i["itemStatus"] == "PARTIALLY_ALLOCATED" && i["reallocatedQuantity"] == 1));
+        assert_eq!(doc["version"], 3, "the journal's claim, then its finish writing the planned document once");
+        assert!(doc.get("pendingOperation").is_none(), "{doc}");
+        assert_no_drift(&app).await;
+    }
 }

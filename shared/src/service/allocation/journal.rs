@@ -516,4 +516,13 @@ mod tests {
         let signs: Vec<i64> = journal.moves.iter().map(|m| m.delta).collect();
         assert_eq!(signs, vec![3, 4, -2, -1]);
     }
+
+    #[test]
+    fn when_a_journal_from_before_rewritten_documents_is_read_should_read_none() {
+        let stored = serde_json::json!({"id": "j", "tenant": "t", "kind": "cancel", "createdAt": "2026-01-01T00:00:00Z",
+            "user": "u", "stage": "forward", "step": 0, "moves": [], "claimed": [], "created": [], "commit": null});
+        let journal: Journal = serde_json::from_value(stored).unwrap();
+        assert!(journal.rewritten.is_empty());
+        assert_eq!(journal.kind.retires_as(), Some(AllocationStatus::Cancelled));
+    }
 }
