@@ -108,12 +108,18 @@ async fn when_each_http_event_is_invoked_in_order_should_succeed_with_the_author
                 allocation_id = Some(body[0]["allocationId"].as_str().expect("an allocation id").to_owned());
             }
             "allocation-get" => assert_eq!(body["allocationId"].as_str(), allocation_id.as_deref(), "{body}"),
-            "allocation-update" => assert_eq!(body["statusCode"], "PENDING_PICK", "{body}"),
+            "allocation-update" => {
+                assert_eq!(body["statusCode"], "PENDING_PICK", "{body}");
+                assert_eq!(body["items"][0]["title"], "Blue mug, 12 oz", "{body}");
+                assert_eq!(body["recipient"][0]["email"], "ada@example.com", "{body}");
+            }
             "allocation-query" => assert_eq!(body[0]["allocationId"].as_str(), allocation_id.as_deref(), "{body}"),
             "allocation-reallocate" => {
                 let moved = &body["allocations"][0];
                 assert_eq!(moved["locationNum"], "DC-DFW", "{body}");
-                // The old allocation is REALLOCATED now: cancel the new one.
+                assert_eq!(moved["items"][0]["quantity"], 1, "one unit of the line moved: {body}");
+                assert_eq!(moved["items"][0]["parentAllocationLineNumber"], 1, "{body}");
+                // The old allocation keeps the other unit: cancel the new one.
                 allocation_id = Some(moved["allocationId"].as_str().expect("the new allocation id").to_owned());
             }
             "allocation-cancel" => assert_eq!(body[0]["statusCode"], "CANCELLED", "{body}"),

@@ -15,9 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
 use oms_core::deps::Deps;
-use oms_core::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest};
+use oms_core::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
 use oms_core::domain::caller::Caller;
-use oms_core::domain::ids::{TenantId, UserId};
+use oms_core::domain::ids::{OrderId, TenantId, UserId};
 use oms_core::domain::inventory::SupplyRequest;
 use oms_core::domain::location::UpsertLocationRequest;
 use oms_core::domain::order::SaveOrderRequest;
@@ -69,16 +69,25 @@ pub enum Operation {
     CancelAllocation,
     /// A supply sync of a few items at their locations (`POST /inventory/api/supply`).
     SupplySync,
+    /// Move one unit of one allocation line elsewhere (`PUT /allocation/reallocate` with items).
+    MoveLine,
+    /// Scratch one unit of one allocation line (`PUT /allocation/{id}` with `scratchQuantity`).
+    ScratchItem,
+    /// Ship one unit of one allocation line (`PUT /allocation/{id}` with `shippedQuantity`).
+    ShipItem,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 9] = [
         Operation::SaveNewOrder,
         Operation::ResaveOrder,
         Operation::Allocate,
         Operation::Reallocate,
         Operation::CancelAllocation,
         Operation::SupplySync,
+        Operation::MoveLine,
+        Operation::ScratchItem,
+        Operation::ShipItem,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,18 +98,24 @@ impl Operation {
             Operation::Reallocate => "reallocate",
             Operation::CancelAllocation => "cancel allocation",
             Operation::SupplySync => "supply sync",
+            Operation::MoveLine => "move a line's unit",
+            Operation::ScratchItem => "scratch an item",
+            Operation::ShipItem => "ship an item",
         }
     }
 
     /// The default mix, in percent.
     pub fn default_mix() -> Vec<(Operation, u32)> {
         vec![
-            (Operation::SaveNewOrder, 45),
+            (Operation::SaveNewOrder, 42),
             (Operation::ResaveOrder, 10),
             (Operation::Allocate, 30),
-            (Operation::Reallocate, 5),
-            (Operation::CancelAllocation, 5),
+            (Operation::Reallocate, 3),
+            (Operation::CancelAllocation, 4),
             (Operation::SupplySync, 5),
+            (Operation::MoveLine, 2),
+            (Operation::ScratchItem, 2),
+            (Operation::ShipItem, 2),
         ]
     }
 }
@@ -436,6 +451,65 @@ impl Driver {
                 rows.dedup_by_key(|row| (row["ItemId"].to_string(), row["LocationId"].to_string()));
                 let req: SupplyRequest = from_json(json!({"Mode": "Sync", "Supply": rows})).ok()?;
                 Some(inventory::apply_supply(&deps, &caller.tenant, &req).await.map(|_| ()))
+            }
+            Operation::MoveLine => {
+                let (slot, doc, line, _) = self.held_unit("reallocatedQuantity").await?;
+                let req: ReallocateRequest = from_json(json!({"orderNumber": doc.order_number, "channel": "12",
+                    "tenant": TENANT, "id": doc.allocation_id, "documentType": "ALLOCATION",
+                    "items": [{"allocationLineNumber": line, "quantity": 1}]}))
+                .ok()?;
+                let result = allocation::reallocate(&deps, &caller, &req).await.map(|_| ());
+                self.refresh(slot).await;
+                Some(result)
+            }
+            Operation::ScratchItem | Operation::ShipItem => {
+                let (field, extra) = match op {
+                    Operation::ScratchItem => ("scratchQuantity", json!({"scratchedReasonCode": "DAMAGED"})),
+                    _ => ("shippedQuantity", json!({})),
+                };
+                let (slot, doc, line, count) = self.held_unit(field).await?;
+                let mut item = json!({"allocationLineNumber": line, field: count + 1});
+                if let (Some(item), Some(extra)) = (item.as_object_mut(), extra.as_object()) {
+                    item.extend(extra.clone());
+                }
+                let req: UpdateAllocationRequest =
+                    from_json(json!({"allocationId": doc.allocation_id, "items": [item]})).ok()?;
+                let result = allocation::update(&deps, &caller, doc.allocation_id.as_str(), &req).await.map(|_| ());
+                self.refresh(slot).await;
+                Some(result)
+            }
+        }
+    }
+
+    /// One unit of a held line of an allocated order: (slot, allocation, line number, that
+    /// line's running count of `field`).
+    async fn held_unit(&mut self, field: &str) -> Option<(usize, Allocation, u32, u64)> {
+        if self.allocated.is_empty() {
+            return None;
+        }
+        let slot = self.rng.random_range(0..self.allocated.len());
+        let ids = self.allocated[slot].1.clone();
+        let id = &ids[self.rng.random_range(0..ids.len())];
+        let doc = allocation::get_allocation(&self.deps, &self.caller.tenant, id).await.ok()?;
+        let line = doc.items.iter().find(|i| i.held() > 0)?;
+        let count = serde_json::to_value(line).ok()?[field].as_u64().unwrap_or(0);
+        let number = line.allocation_line_number;
+        Some((slot, doc, number, count))
+    }
+
+    /// The order's allocations that hold units now, after a change moved some.
+    async fn refresh(&mut self, slot: usize) {
+        let order = OrderId::parse(&self.orders[self.allocated[slot].0].id).expect("a generated order id");
+        if let Ok(docs) = allocation::allocations_of_order(&self.deps, &self.caller.tenant, &order).await {
+            let ids: Vec<String> = docs
+                .iter()
+                .filter(|d| d.status_code.is_live() && d.units() > 0)
+                .map(|d| d.allocation_id.to_string())
+                .collect();
+            if ids.is_empty() {
+                self.allocated.swap_remove(slot);
+            } else {
+                self.allocated[slot].1 = ids;
             }
         }
     }
