@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's walkthrough, runnable and checked: allocate a demo order to its nearest stocked
-# DC, allocate another partially and explain why, reallocate and cancel, and see availability
+# DC, allocate another partially and explain why, move one unit of a line and cancel, and see availability
 # return to where it started. Needs the local server (cargo run -p local) with its demo data.
 #
 #   export TOKEN=$(cargo run -q -p local -- mint-token)
@@ -62,16 +62,21 @@ expect 200
 echo "   explanation: $(field "'; '.join(f\"line {l['lineId']} ({l['itemId']}): {l['allocated']} allocated, {l['backOrdered']} back ordered\" + (': ' + ', '.join(l['suggestions']) if l['suggestions'] else '') for l in d['lines'])")"
 check "$(field "any('short' in s for l in d['lines'] for s in l['suggestions'])")" True "the explanation names a shortfall"
 
-echo "4. reallocate $allocation to DC-DFW"
-req PUT /allocation/reallocate "{\"orderNumber\": \"O-1001\", \"channel\": \"web\", \"tenant\": \"demo\", \"id\": [\"$allocation\"], \"documentType\": \"ALLOCATION\", \"locationNum\": \"DC-DFW\"}"
+echo "4. move one of the two units of $allocation's line 1 to DC-DFW (the line keeps the other)"
+req PUT /allocation/reallocate "{\"orderNumber\": \"O-1001\", \"channel\": \"web\", \"tenant\": \"demo\", \"id\": [\"$allocation\"], \"documentType\": \"ALLOCATION\", \"locationNum\": \"DC-DFW\", \"items\": [{\"allocationLineNumber\": 1, \"lineItemId\": \"1\", \"quantity\": 1}]}"
 expect 200
 moved=$(field "d['allocations'][0]['allocationId']")
 check "$(field "d['allocations'][0]['previousAllocationLocationNum']")" DC-ATL "previous location"
+check "$(field "d['allocations'][0]['items'][0]['parentAllocationLineNumber']")" 1 "the moved line's parent line"
 echo "   $(field "d['message']")"
+req GET "/allocation/$allocation"
+expect 200
+check "$(field "d['items'][0]['itemStatus']")" PARTIALLY_ALLOCATED "the source line"
+echo "   $allocation line 1: $(field "d['items'][0]['itemStatus']"), audit: $(field "d['auditLogs'][-1]['auditType'] + ' by ' + d['auditLogs'][-1]['employeeId'] + ': ' + d['auditLogs'][-1]['note']")"
 echo "   SKU-1 $(availability SKU-1)"
 
-echo "5. cancel $moved and O-1002's allocations"
-req PUT "/allocation/cancel/$moved,$partial"
+echo "5. cancel $allocation, $moved and O-1002's allocations"
+req PUT "/allocation/cancel/$allocation,$moved,$partial"
 expect 200
 check "$(field "sorted(set(a['statusCode'] for a in d))")" "['CANCELLED']" "status after cancel"
 

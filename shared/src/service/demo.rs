@@ -54,14 +54,15 @@ fn system_caller() -> Result<Caller, OmsError> {
 }
 
 fn address(street: &str, city: &str, state: &str, zip: &str, lat: f64, lon: f64) -> Value {
-    json!({"Address": {"FirstName": "Demo", "LastName": "Customer", "Address1": street, "City": city, "State": state,
+    json!({"Address": {"FirstName": "Demo", "LastName": "Customer", "Email": "demo.customer@example.com",
+        "Phone": "+1 555 0100", "PhoneType": "Mobile", "Address1": street, "City": city, "State": state,
         "PostalCode": zip, "Country": "US", "Latitude": lat, "Longitude": lon}})
 }
 
 fn orders() -> Vec<Value> {
     vec![
         json!({"OrderId": "O-1001", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [
-            {"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 2, "UnitPrice": 19.99,
+            {"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 2, "UnitPrice": 19.99, "ItemDescription": "Trail mug", "UOM": "EACH",
              "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
              "ShipToAddress": address("1 Main St", "Atlanta", "GA", "30303", 33.749, -84.388)}],
             "Payment": [{"PaymentMethod": [{"PaymentMethodId": "PM-1", "Amount": 39.98, "CurrentAuthAmount": 39.98}]}]}),
@@ -72,7 +73,10 @@ fn orders() -> Vec<Value> {
             {"OrderLineId": "2", "ItemId": "SKU-3", "Quantity": 1, "UnitPrice": 42.0,
              "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
              "ShipToAddress": address("350 5th Ave", "New York", "NY", "10118", 40.7484, -73.9857)}]}),
-        json!({"OrderId": "O-1003", "OrderType": {"OrderTypeId": "Store"}, "IsConfirmed": false, "OrderLine": [
+        json!({"OrderId": "O-1003", "OrderType": {"OrderTypeId": "Store"}, "IsConfirmed": false,
+            "PickupPerson": [{"FirstName": "Demo", "LastName": "Customer", "Email": "demo.customer@example.com"},
+                {"FirstName": "Alex", "LastName": "Friend", "Phone": "+1 555 0101", "PhoneType": "Mobile"}],
+            "OrderLine": [
             {"OrderLineId": "1", "ItemId": "SKU-4", "Quantity": 1, "UnitPrice": 12.0,
              "DeliveryMethod": {"DeliveryMethodId": "PickUpAtStore"}, "PickupLocationId": "ST-CHI-LOOP"}]}),
     ]
