@@ -41,7 +41,8 @@ pub struct ReconcileRequest {
 pub struct ReallocateResponse {
     /// `Reallocation process completed Successfully with !! allocation Ids [...]`.
     pub message: String,
-    /// The allocations created at the new locations.
+    /// The allocations that received the moved units: new ones, and the order's allocations
+    /// at the new locations that the units joined.
     pub allocations: Vec<Allocation>,
 }
 

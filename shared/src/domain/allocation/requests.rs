@@ -324,24 +324,16 @@ impl UpdateAllocationRequest {
         self.check_bounds()?;
         let mut next = current.clone();
         let mut update = AuditLog::new(AuditType::Update, user, now, UPDATE_SOURCE);
-        macro_rules! set {
-            ($field:ident, $name:literal) => {
-                if let Some(value) = &self.$field {
-                    update.changed($name, json!(next.$field), json!(value));
-                    next.$field = Some(value.clone());
-                }
-            };
-        }
-        set!(allocation_request_id, "allocationRequestId");
-        set!(allocation_num, "allocationNum");
-        set!(sent_to_pps_date, "sentToPPSDate");
-        set!(po_number, "poNumber");
-        set!(vendor_id, "vendorId");
-        set!(ship_date, "shipDate");
-        set!(ship_type, "shipType");
-        set!(ship_method, "shipMethod");
-        set!(ship_to_id, "shipToId");
-        set!(ship_to_address, "shipToAddress");
+        set(&mut update, "allocationRequestId", &self.allocation_request_id, &mut next.allocation_request_id);
+        set(&mut update, "allocationNum", &self.allocation_num, &mut next.allocation_num);
+        set(&mut update, "sentToPPSDate", &self.sent_to_pps_date, &mut next.sent_to_pps_date);
+        set(&mut update, "poNumber", &self.po_number, &mut next.po_number);
+        set(&mut update, "vendorId", &self.vendor_id, &mut next.vendor_id);
+        set(&mut update, "shipDate", &self.ship_date, &mut next.ship_date);
+        set(&mut update, "shipType", &self.ship_type, &mut next.ship_type);
+        set(&mut update, "shipMethod", &self.ship_method, &mut next.ship_method);
+        set(&mut update, "shipToId", &self.ship_to_id, &mut next.ship_to_id);
+        set(&mut update, "shipToAddress", &self.ship_to_address, &mut next.ship_to_address);
         if let Some(value) = &self.items_type {
             let upper = value.to_ascii_uppercase();
             if !ITEMS_TYPES.contains(&upper.as_str()) {
@@ -411,24 +403,22 @@ impl UpdateAllocationRequest {
                     ),
                 ));
             }
-            macro_rules! set_item {
-                ($field:ident, $name:literal) => {
-                    if let Some(value) = &item.$field {
-                        update.changed(&format!("items[{number}].{}", $name), json!(stored.$field), json!(value));
-                        stored.$field = Some(value.clone());
-                    }
-                };
-            }
-            set_item!(reship_reason_code, "reshipReasonCode");
-            set_item!(estimated_delivery_date, "estimatedDeliveryDate");
-            set_item!(channel_id, "channelId");
-            set_item!(segment, "segment");
-            set_item!(vendor_id, "vendorId");
-            set_item!(title, "title");
-            set_item!(weight, "weight");
-            set_item!(cost, "cost");
-            set_item!(price, "price");
-            set_item!(uom, "uom");
+            let name = |field: &str| format!("items[{number}].{field}");
+            set(&mut update, &name("reshipReasonCode"), &item.reship_reason_code, &mut stored.reship_reason_code);
+            set(
+                &mut update,
+                &name("estimatedDeliveryDate"),
+                &item.estimated_delivery_date,
+                &mut stored.estimated_delivery_date,
+            );
+            set(&mut update, &name("channelId"), &item.channel_id, &mut stored.channel_id);
+            set(&mut update, &name("segment"), &item.segment, &mut stored.segment);
+            set(&mut update, &name("vendorId"), &item.vendor_id, &mut stored.vendor_id);
+            set(&mut update, &name("title"), &item.title, &mut stored.title);
+            set(&mut update, &name("weight"), &item.weight, &mut stored.weight);
+            set(&mut update, &name("cost"), &item.cost, &mut stored.cost);
+            set(&mut update, &name("price"), &item.price, &mut stored.price);
+            set(&mut update, &name("uom"), &item.uom, &mut stored.uom);
             if let Some(attributes) = &item.attributes {
                 update.changed(&format!("items[{number}].attributes"), json!(stored.attributes), json!(attributes));
                 stored.attributes = attributes.clone();
@@ -576,6 +566,14 @@ impl UpdateAllocationRequest {
             numbers.push(number);
         }
         Ok(numbers)
+    }
+}
+
+/// Sets `stored` to what was sent, if anything, recording the change under `name`.
+fn set<T: Clone + serde::Serialize>(audit: &mut AuditLog, name: &str, sent: &Option<T>, stored: &mut Option<T>) {
+    if let Some(value) = sent {
+        audit.changed(name, json!(stored), json!(value));
+        *stored = Some(value.clone());
     }
 }
 

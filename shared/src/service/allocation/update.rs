@@ -93,6 +93,10 @@ async fn write_update(
     placer.touch(current.clone(), applied.next.clone());
     let back_ordered = placer.place(&order, &moving, None, true).await?;
     let (rewrites, created) = placer.finish(false);
+    for doc in rewrites.iter().map(|r| &r.next).chain(&created) {
+        let item = super::allocation_item(tenant, doc)?;
+        entity::check_item_size(&item, &format!("allocation {}", doc.allocation_id), "auditLogs")?;
+    }
     let written = rewrites
         .iter()
         .find(|r| r.read.allocation_id == current.allocation_id)
