@@ -15,7 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::FutureExt;
 use oms_core::deps::Deps;
-use oms_core::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
+use oms_core::domain::allocation::{
+    Allocation, AllocationEventRequest, AllocationItem, ReallocateRequest, UpdateAllocationRequest,
+};
 use oms_core::domain::caller::Caller;
 use oms_core::domain::ids::{OrderId, TenantId, UserId};
 use oms_core::domain::inventory::SupplyRequest;
@@ -453,7 +455,7 @@ impl Driver {
                 Some(inventory::apply_supply(&deps, &caller.tenant, &req).await.map(|_| ()))
             }
             Operation::MoveLine => {
-                let (slot, doc, line, _) = self.held_unit("reallocatedQuantity").await?;
+                let (slot, doc, line, _) = self.held_unit(|i| i.reallocated_quantity).await?;
                 let req: ReallocateRequest = from_json(json!({"orderNumber": doc.order_number, "channel": "12",
                     "tenant": TENANT, "id": doc.allocation_id, "documentType": "ALLOCATION",
                     "items": [{"allocationLineNumber": line, "quantity": 1}]}))
@@ -463,11 +465,13 @@ impl Driver {
                 Some(result)
             }
             Operation::ScratchItem | Operation::ShipItem => {
-                let (field, extra) = match op {
-                    Operation::ScratchItem => ("scratchQuantity", json!({"scratchedReasonCode": "DAMAGED"})),
-                    _ => ("shippedQuantity", json!({})),
+                let (field, count, extra): (_, fn(&AllocationItem) -> u32, _) = match op {
+                    Operation::ScratchItem => {
+                        ("scratchQuantity", |i| i.scratch_quantity, json!({"scratchedReasonCode": "DAMAGED"}))
+                    }
+                    _ => ("shippedQuantity", |i| i.shipped_quantity, json!({})),
                 };
-                let (slot, doc, line, count) = self.held_unit(field).await?;
+                let (slot, doc, line, count) = self.held_unit(count).await?;
                 let mut item = json!({"allocationLineNumber": line, field: count + 1});
                 if let (Some(item), Some(extra)) = (item.as_object_mut(), extra.as_object()) {
                     item.extend(extra.clone());
@@ -482,8 +486,8 @@ impl Driver {
     }
 
     /// One unit of a held line of an allocated order: (slot, allocation, line number, that
-    /// line's running count of `field`).
-    async fn held_unit(&mut self, field: &str) -> Option<(usize, Allocation, u32, u64)> {
+    /// line's `count`).
+    async fn held_unit(&mut self, count: fn(&AllocationItem) -> u32) -> Option<(usize, Allocation, u32, u32)> {
         if self.allocated.is_empty() {
             return None;
         }
@@ -492,8 +496,7 @@ impl Driver {
         let id = &ids[self.rng.random_range(0..ids.len())];
         let doc = allocation::get_allocation(&self.deps, &self.caller.tenant, id).await.ok()?;
         let line = doc.items.iter().find(|i| i.held() > 0)?;
-        let count = serde_json::to_value(line).ok()?[field].as_u64().unwrap_or(0);
-        let number = line.allocation_line_number;
+        let (number, count) = (line.allocation_line_number, count(line));
         Some((slot, doc, number, count))
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::order::{Address, DeliveryMethod, Order, OrderLine, PhoneType, PickupPerson, PickupType};
+use crate::domain::order::{Address, Order, OrderLine, PhoneType, PickupPerson, PickupType};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -13,7 +13,6 @@ pub struct Recipient {
     pub name: Option<PersonName>,
     pub email: Option<String>,
     pub phone: Option<Phone>,
-    #[serde(rename = "pickupType")]
     #[schema(value_type = Option<String>, example = "Primary")]
     pub pickup_type: Option<PickupType>,
 }
@@ -86,8 +85,7 @@ impl Recipient {
     /// The recipients of units of `line`: its pickup persons (Primary first) when it is picked
     /// up at a store, else the person its ship-to address names.
     pub fn of_line(order: &Order, line: &OrderLine) -> Vec<Recipient> {
-        let picked_up = matches!(line.delivery_method, DeliveryMethod::PickUpAtStore | DeliveryMethod::ShipToStore);
-        if picked_up && !order.pickup_persons.is_empty() {
+        if line.delivery_method.needs_pickup_location() && !order.pickup_persons.is_empty() {
             let mut persons: Vec<&PickupPerson> = order.pickup_persons.iter().collect();
             persons.sort_by_key(|p| p.pickup_type != PickupType::Primary);
             return persons.into_iter().map(Recipient::of_pickup_person).collect();

@@ -499,9 +499,7 @@ impl UpdateAllocationRequest {
         if entries.is_empty() {
             return Ok(AppliedUpdate { next: current.clone(), scratched, shipped });
         }
-        let mut changed = next.changed(Vec::new(), now);
-        changed.record(entries);
-        Ok(AppliedUpdate { next: changed, scratched, shipped })
+        Ok(AppliedUpdate { next: next.changed(entries, now), scratched, shipped })
     }
 
     /// The allocation line number each sent item names, in the order sent.

@@ -195,10 +195,10 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
     let now = deps.clock.now();
     let mut writes: Vec<WriteOp> = stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect();
     for rewrite in &change.rewrites {
-        writes.push(WriteOp::Put {
-            item: allocation_item(tenant, &rewrite.next)?,
-            condition: Some(Condition::version_is(rewrite.read.version)),
-        });
+        // A rewrite appends audit entries: it must still fit one item.
+        let item = allocation_item(tenant, &rewrite.next)?;
+        entity::check_item_size(&item, &format!("allocation {}", rewrite.next.allocation_id), "auditLogs")?;
+        writes.push(WriteOp::Put { item, condition: Some(Condition::version_is(rewrite.read.version)) });
     }
     for doc in &change.created {
         writes.push(WriteOp::Put { item: allocation_item(tenant, doc)?, condition: Some(Condition::NotExists) });

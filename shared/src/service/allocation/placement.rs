@@ -49,7 +49,6 @@ pub(super) struct Placer<'a> {
 }
 
 impl<'a> Placer<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         deps: &'a Deps,
         tenant: &'a TenantId,
@@ -266,8 +265,9 @@ impl<'a> Placer<'a> {
     }
 
     /// The documents to write: each touched one that changed at its next version, with its
-    /// entries; a source left holding nothing it did not ship is REALLOCATED. And the new ones.
-    pub fn finish(self, reallocated_status: bool) -> (Vec<Rewrite>, Vec<Allocation>) {
+    /// entries; a document whose units were moved out, left holding nothing it did not ship, is
+    /// REALLOCATED. And the new ones.
+    pub fn finish(self) -> (Vec<Rewrite>, Vec<Allocation>) {
         let now = self.deps.clock.now();
         let mut rewrites = Vec::new();
         for (_, mut t) in self.touched {
@@ -275,7 +275,7 @@ impl<'a> Placer<'a> {
                 t.read.item(i.allocation_line_number).is_some_and(|r| i.reallocated_quantity > r.reallocated_quantity)
             });
             let shipped: u32 = t.next.items.iter().map(|i| i.shipped_quantity).sum();
-            if reallocated_status && moved_out && t.next.units() == 0 && shipped == 0 && t.next.status_code.is_live() {
+            if moved_out && t.next.units() == 0 && shipped == 0 && t.next.status_code.is_live() {
                 let status = crate::domain::allocation::AllocationStatus::Reallocated;
                 if let Some(first) = t.entries.first_mut() {
                     first.changed("statusCode", serde_json::json!(t.next.status_code), serde_json::json!(status));

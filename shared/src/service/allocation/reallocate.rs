@@ -74,7 +74,7 @@ pub async fn reallocate(deps: &Deps, caller: &Caller, req: &ReallocateRequest) -
                 .collect();
             placer.place(&order, &of_order, target.as_ref(), false).await?;
         }
-        let (rewrites, created) = placer.finish(true);
+        let (rewrites, created) = placer.finish();
         let sources_ids: BTreeSet<&AllocationId> = sources.iter().map(|s| &s.allocation_id).collect();
         let received: Vec<Allocation> = rewrites
             .iter()

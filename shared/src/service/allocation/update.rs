@@ -66,43 +66,39 @@ async fn write_update(
     let tenant = &caller.tenant;
     let mut change = super::Change::new(journal::Kind::Reallocate);
     change.refuse_beyond_one_transaction = Some("items");
+    change.rewrites = vec![super::Rewrite { read: current.clone(), next: applied.next.clone() }];
     if applied.scratched.is_empty() && applied.shipped.is_empty() {
-        let item = super::allocation_item(tenant, &applied.next)?;
-        entity::check_item_size(&item, &format!("allocation {}", current.allocation_id), "auditLogs")?;
-        change.rewrites = vec![super::Rewrite { read: current.clone(), next: applied.next.clone() }];
         return Ok((write_change(deps, tenant, &caller.user, change).await?, applied.next));
     }
     let order = orders::load_order(deps, tenant, &current.order_number)
         .await?
         .ok_or_else(|| OmsError::order_not_found(current.order_number.as_str()))?;
-    let moving: Vec<Moving> = applied
-        .scratched
-        .iter()
-        .map(|&(line_number, units)| Moving {
-            source: current.allocation_id.clone(),
-            line_number,
-            units,
-            reason: applied.next.item(line_number).and_then(|i| i.scratched_reason_code.clone()),
-        })
-        .collect();
-    let items: BTreeSet<_> = current.items.iter().map(|i| i.item_id.clone()).collect();
-    let (availability, _, _) = read_availability(deps, tenant, &items).await?;
-    let locations = inventory::list_locations(deps, tenant).await?;
-    let strategy = settings(deps, tenant).await?.strategy;
-    let mut placer = Placer::new(deps, tenant, &caller.user, UPDATE_SOURCE, &locations, availability, strategy);
-    placer.touch(current.clone(), applied.next.clone());
-    let back_ordered = placer.place(&order, &moving, None, true).await?;
-    let (rewrites, created) = placer.finish(false);
-    for doc in rewrites.iter().map(|r| &r.next).chain(&created) {
-        let item = super::allocation_item(tenant, doc)?;
-        entity::check_item_size(&item, &format!("allocation {}", doc.allocation_id), "auditLogs")?;
+    let mut back_ordered = Vec::new();
+    if !applied.scratched.is_empty() {
+        let moving: Vec<Moving> = applied
+            .scratched
+            .iter()
+            .map(|&(line_number, units)| Moving {
+                source: current.allocation_id.clone(),
+                line_number,
+                units,
+                reason: applied.next.item(line_number).and_then(|i| i.scratched_reason_code.clone()),
+            })
+            .collect();
+        let items: BTreeSet<_> = current.items.iter().map(|i| i.item_id.clone()).collect();
+        let (availability, _, _) = read_availability(deps, tenant, &items).await?;
+        let locations = inventory::list_locations(deps, tenant).await?;
+        let strategy = settings(deps, tenant).await?.strategy;
+        let mut placer = Placer::new(deps, tenant, &caller.user, UPDATE_SOURCE, &locations, availability, strategy);
+        placer.touch(current.clone(), applied.next.clone());
+        back_ordered = placer.place(&order, &moving, None, true).await?;
+        (change.rewrites, change.created) = placer.finish();
     }
-    let written = rewrites
+    let written = change
+        .rewrites
         .iter()
         .find(|r| r.read.allocation_id == current.allocation_id)
         .map_or_else(|| applied.next.clone(), |r| r.next.clone());
-    change.rewrites = rewrites;
-    change.created = created;
 
     let mut next_order = order.clone();
     let mut shipped = StockDeltas::new();
