@@ -16,11 +16,17 @@ ORDER=(
     location-put location-get supply-post availability-get stock-shards-put stock-shards-get order-save order-get
     allocation-settings-put allocation-settings-get allocation-create allocation-get allocation-update
     allocation-query allocation-explain allocation-reconcile allocation-reallocate allocation-cancel
-    change-tracker-consumer outbox-relay
+    component-log-level order-mass-action mass-allocate-planner mass-allocate-worker job-execution-search
+    job-execution-results job-execution-abort change-tracker-consumer outbox-relay
 )
 # The allocation id in the sample events; these events get the real id substituted.
 PLACEHOLDER_ALLOCATION_ID=633f216c68f1b4456659161c
 NEEDS_ALLOCATION_ID=" allocation-get allocation-update allocation-reallocate allocation-cancel "
+# The job id in the sample events; the events after order-mass-action get the id it returns,
+# and the abort event the UniqueJobId that job-execution-search returns.
+PLACEHOLDER_JOB_ID=js17952000000000000000001
+PLACEHOLDER_UNIQUE_JOB_ID="demo::X::orderMassActionJob::$PLACEHOLDER_JOB_ID::order::26-11-24 01:00:00::ADHOC"
+NEEDS_JOB_ID=" mass-allocate-planner mass-allocate-worker job-execution-search job-execution-results job-execution-abort "
 
 # cargo-lambda and the zig it ships come from the project's venv.
 if [[ ! -x .venv/bin/cargo-lambda ]]; then
@@ -39,7 +45,7 @@ export OMS_DATA_DIR="$WORK_DIR/data"
 mkdir -p "$OMS_DATA_DIR"
 export OMS_LOG_FORMAT=text
 # No TABLE_NAME: the embedded store. No OMS_JWT_SECRET: trust the authorizer claims in the events.
-unset TABLE_NAME CHANGE_TRACKER_QUEUE_URL OMS_JWT_SECRET
+unset TABLE_NAME CHANGE_TRACKER_QUEUE_URL MASS_ALLOCATE_PLAN_QUEUE_URL MASS_ALLOCATE_CHUNK_QUEUE_URL OMS_JWT_SECRET
 WATCH_LOG="$WORK_DIR/watch.log"
 WATCH_PID=
 
@@ -199,9 +205,32 @@ invoke() {
     fi
 }
 
+# The events after a job id substitution: the job id, and the UniqueJobId in raw and encoded form.
+job_events() {
+    python3 - "events/$1.json" "$2" "$PLACEHOLDER_JOB_ID" "$job_id" "$PLACEHOLDER_UNIQUE_JOB_ID" "$unique_job_id" <<'PY'
+import sys, urllib.parse
+source, target, old_id, new_id, old_unique, new_unique = sys.argv[1:7]
+text = open(source).read()
+if new_unique:
+    text = text.replace(urllib.parse.quote(old_unique), urllib.parse.quote(new_unique)).replace(old_unique, new_unique)
+open(target, "w").write(text.replace(old_id, new_id))
+PY
+}
+
 allocation_id=
+job_id=
+unique_job_id=
 for name in "${events[@]}"; do
     data="events/$name.json"
+    if [[ "$NEEDS_JOB_ID" == *" $name "* ]]; then
+        if [[ -z "$job_id" ]]; then
+            printf '  %-34s skipped: no job id from order-mass-action\n' "$name"
+            failed=$((failed + 1))
+            continue
+        fi
+        data="$WORK_DIR/$name.json"
+        job_events "$name" "$data"
+    fi
     if [[ "$NEEDS_ALLOCATION_ID" == *" $name "* ]]; then
         if [[ -z "$allocation_id" ]]; then
             printf '  %-34s skipped: no allocation id from allocation-create\n' "$name"
@@ -236,6 +265,26 @@ for name in "${events[@]}"; do
                     echo "    allocation-reallocate returned no new allocation id: $RESPONSE" >&2
                 fi
             fi
+            ;;
+        order-mass-action)
+            if invoke "$name" "$name" "$data" 200; then
+                if job_id=$(body_field data.JobScheduleId <<<"$RESPONSE"); then
+                    printf '  %-34s JobScheduleId %s\n' "" "$job_id"
+                else
+                    echo "    order-mass-action returned no JobScheduleId: $RESPONSE" >&2
+                    job_id=
+                fi
+            fi
+            ;;
+        job-execution-search)
+            if invoke "$name" "$name" "$data" 200; then
+                unique_job_id=$(body_field data.0.UniqueJobId <<<"$RESPONSE") || unique_job_id=
+                printf '  %-34s %s\n' "" "$(body_field data.0.Status <<<"$RESPONSE" || echo "no job found")"
+            fi
+            ;;
+        job-execution-abort)
+            # The worker event processed the job's only order, which completed it: nothing to abort.
+            invoke "$name (completed job)" "$name" "$data" 409 || true
             ;;
         *)
             invoke "$name" "$name" "$data" || true

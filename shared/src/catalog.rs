@@ -12,6 +12,10 @@ pub mod permission {
     pub const ALLOCATION_READ: &str = "api::allocation::read";
     pub const ALLOCATION_WRITE: &str = "api::allocation::write";
     pub const ALLOCATION_ADMIN: &str = "api::allocation::admin";
+    pub const ORDER_TRANSACTION_ADMIN: &str = "api::order::transaction::admin";
+    pub const ORDER_CONFIG_ADMIN: &str = "api::order::config::admin";
+    pub const SCHEDULER_READ: &str = "api::scheduler::read";
+    pub const SCHEDULER_ADMIN: &str = "api::scheduler::admin";
 
     /// Every permission with what it grants, for the README and token minting.
     pub const ALL: &[(&str, &str)] = &[
@@ -22,6 +26,10 @@ pub mod permission {
         (ALLOCATION_READ, "read, query and explain allocations; read allocation settings"),
         (ALLOCATION_WRITE, "allocate orders, update, reallocate and cancel allocations"),
         (ALLOCATION_ADMIN, "reconcile reservations and change allocation settings"),
+        (ORDER_TRANSACTION_ADMIN, "start mass actions (mass allocate) over the orders a query selects"),
+        (ORDER_CONFIG_ADMIN, "set component log levels (allocation troubleshooting logs)"),
+        (SCHEDULER_READ, "search job executions and read their per-order results"),
+        (SCHEDULER_ADMIN, "abort job executions"),
     ];
 }
 
@@ -37,6 +45,15 @@ pub struct Route {
     pub mutating: bool,
     /// The fabric-style routes document `x-site-context` as a required header.
     pub site_context_required: bool,
+    /// A second method the same function answers (the seed documents some routes with both).
+    pub alternate_method: Option<&'static str>,
+}
+
+impl Route {
+    /// Every method of the route.
+    pub fn methods(self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.method).chain(self.alternate_method)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +75,29 @@ const fn http(name: &'static str, method: &'static str, path: &'static str, perm
     let mutating = !matches!(method.as_bytes(), b"GET");
     FunctionSpec {
         name,
-        trigger: Trigger::Http(Route { method, path, permission, mutating, site_context_required: false }),
+        trigger: Trigger::Http(Route {
+            method,
+            path,
+            permission,
+            mutating,
+            site_context_required: false,
+            alternate_method: None,
+        }),
+    }
+}
+
+/// A Manhattan-style POST that only reads (a search): no idempotency record.
+const fn search(name: &'static str, path: &'static str, permission: &'static str) -> FunctionSpec {
+    FunctionSpec {
+        name,
+        trigger: Trigger::Http(Route {
+            method: "POST",
+            path,
+            permission,
+            mutating: false,
+            site_context_required: false,
+            alternate_method: None,
+        }),
     }
 }
 
@@ -72,7 +111,14 @@ const fn fabric(
 ) -> FunctionSpec {
     FunctionSpec {
         name,
-        trigger: Trigger::Http(Route { method, path, permission, mutating, site_context_required: true }),
+        trigger: Trigger::Http(Route {
+            method,
+            path,
+            permission,
+            mutating,
+            site_context_required: true,
+            alternate_method: None,
+        }),
     }
 }
 
@@ -97,7 +143,29 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     fabric("allocation-reconcile", "POST", "/allocation/reconcile", permission::ALLOCATION_ADMIN, true),
     fabric("allocation-settings-get", "GET", "/allocation/settings", permission::ALLOCATION_READ, false),
     fabric("allocation-settings-put", "PUT", "/allocation/settings", permission::ALLOCATION_ADMIN, true),
+    http("order-mass-action", "POST", "/order/api/order/order/massAction", permission::ORDER_TRANSACTION_ADMIN),
+    search("job-execution-search", "/scheduler/api/scheduler/jobExecution/search", permission::SCHEDULER_READ),
+    FunctionSpec {
+        name: "job-execution-abort",
+        trigger: Trigger::Http(Route {
+            method: "PUT",
+            path: "/scheduler/api/scheduler/jobExecution/uniqueJobId/{uniqueJobId}",
+            permission: permission::SCHEDULER_ADMIN,
+            mutating: true,
+            site_context_required: false,
+            alternate_method: Some("POST"),
+        }),
+    },
+    http(
+        "job-execution-results",
+        "GET",
+        "/scheduler/api/scheduler/jobExecution/jobScheduleId/{jobScheduleId}/results",
+        permission::SCHEDULER_READ,
+    ),
+    http("component-log-level", "POST", "/order/component/logLevel", permission::ORDER_CONFIG_ADMIN),
     FunctionSpec { name: "change-tracker-consumer", trigger: Trigger::Queue(QueueName::ChangeTracker) },
+    FunctionSpec { name: "mass-allocate-planner", trigger: Trigger::Queue(QueueName::MassAllocatePlan) },
+    FunctionSpec { name: "mass-allocate-worker", trigger: Trigger::Queue(QueueName::MassAllocateChunk) },
     FunctionSpec { name: "outbox-relay", trigger: Trigger::Schedule("rate(1 minute)") },
 ];
 

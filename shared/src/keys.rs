@@ -274,6 +274,101 @@ pub fn journal(t: &TenantId, id: &str) -> Key {
     Key::new(journal_shards(t).of(id), id)
 }
 
+/// GSI3 (keys only) partition (`T#t#ORDERS#1000-1500#07`) that lists an order among those
+/// whose units span `bucket` (its min and max fulfillment status, see
+/// [`order_status_bucket`]), by the order id's hash. Mass allocation and order search read the
+/// buckets their query can match: an index, never a scan. Only a change of bucket writes it.
+pub fn orders_by_status_partition(t: &TenantId, bucket: &str, order: &OrderId) -> String {
+    orders_by_status_shards(t, bucket).of(order.as_str())
+}
+
+/// Every GSI3 partition of one status bucket.
+pub fn orders_by_status_partitions(t: &TenantId, bucket: &str) -> impl Iterator<Item = String> {
+    orders_by_status_shards(t, bucket).all()
+}
+
+fn orders_by_status_shards(t: &TenantId, bucket: &str) -> ShardSet {
+    ShardSet::new(format!("{}#ORDERS#{bucket}", tenant(t)), shards().order_status)
+}
+
+/// The status bucket of an order whose units span `min..=max` (`"1000-1500"`), or of an order
+/// with no units (`"none"`).
+pub fn order_status_bucket(range: Option<(u32, u32)>) -> String {
+    match range {
+        Some((min, max)) => format!("{min}-{max}"),
+        None => "none".to_owned(),
+    }
+}
+
+/// GSI3 sort key of an order in its status bucket: oldest first.
+pub fn orders_by_status_sort(created: DateTime<Utc>, order: &OrderId) -> String {
+    format!("{}#{}", timestamp(created), order.as_str())
+}
+
+/// A job execution (a mass action, a scheduled job's run): its own partition, since its
+/// counters are updated as the job's chunks finish.
+pub fn job(t: &TenantId, job_schedule_id: &str) -> Key {
+    Key::new(format!("{}#JOB#{job_schedule_id}", tenant(t)), "JOB")
+}
+
+/// GSI3 (keys only) entry that lists a job execution among its tenant's, newest last: the
+/// partition `T#t#JOBS`, the sort key its creation time and id. It never changes.
+pub fn job_listing(t: &TenantId, created: DateTime<Utc>, job_schedule_id: &str) -> (String, String) {
+    (jobs_partition(t), format!("{}#{job_schedule_id}", timestamp(created)))
+}
+
+/// The GSI3 partition that lists a tenant's job executions.
+pub fn jobs_partition(t: &TenantId) -> String {
+    format!("{}#JOBS", tenant(t))
+}
+
+/// Held while a tenant's mass action job is InProgress: created with the job (only if absent),
+/// deleted when the job completes or is aborted, so two requests cannot both start one.
+pub fn mass_action_lock(t: &TenantId) -> Key {
+    Key::new(format!("{}#META", tenant(t)), "MASS_ACTION_LOCK")
+}
+
+/// Shards of one job's per-order results: a job writes one result per order at thousands a
+/// second, more than one partition takes.
+const JOB_RESULT_SHARDS: u32 = 16;
+
+fn job_result_shards(t: &TenantId, job_schedule_id: &str) -> ShardSet {
+    ShardSet::new(format!("{}#JOBRESULT#{job_schedule_id}", tenant(t)), JOB_RESULT_SHARDS)
+}
+
+/// Sort-key prefix of per-order results (chunk markers share the partitions).
+pub const JOB_RESULT_PREFIX: &str = "O#";
+
+/// The result of one order in a job, in the shard its id hashes to.
+pub fn job_result(t: &TenantId, job_schedule_id: &str, order: &OrderId) -> Key {
+    Key::new(job_result_shards(t, job_schedule_id).of(order.as_str()), format!("{JOB_RESULT_PREFIX}{order}"))
+}
+
+/// Every partition of a job's results, in a fixed order (a results cursor names one).
+pub fn job_result_partitions(t: &TenantId, job_schedule_id: &str) -> Vec<String> {
+    job_result_shards(t, job_schedule_id).all().collect()
+}
+
+/// Marks a job's chunk as counted into the job's counters, so a redelivered chunk adds nothing.
+pub fn job_chunk(t: &TenantId, job_schedule_id: &str, chunk: &str) -> Key {
+    Key::new(job_result_shards(t, job_schedule_id).of(chunk), format!("C#{chunk}"))
+}
+
+/// Partition of a dry run's simulated stock of one item: one row per location, the units the
+/// run may still take there.
+pub fn job_simulated_stock_partition(t: &TenantId, job_schedule_id: &str, item: &ItemId) -> String {
+    format!("{}#JOBSIM#{job_schedule_id}#{}", tenant(t), item.as_str())
+}
+
+pub fn job_simulated_stock(t: &TenantId, job_schedule_id: &str, item: &ItemId, location: &LocationId) -> Key {
+    Key::new(job_simulated_stock_partition(t, job_schedule_id, item), location.as_str())
+}
+
+/// A stored log level of one logger for a tenant (read by every function).
+pub fn log_level(t: &TenantId, logger: &str) -> Key {
+    Key::new(format!("{}#META", tenant(t)), format!("LOGLEVEL#{logger}"))
+}
+
 /// How many partitions each sharded key is spread over. Writers pick a shard by hash; readers
 /// read every shard, so a count may be raised (readers then see the old shards and the new)
 /// but never lowered: records in the shards above the new count would no longer be read.
@@ -290,22 +385,31 @@ pub struct KeyShards {
     pub stock_listing: u32,
     /// Base partitions of one tenant's journals (`OMS_SHARDS_JOURNALS`).
     pub journals: u32,
+    /// GSI3 partitions of each order status bucket of one tenant (`OMS_SHARDS_ORDER_STATUS`).
+    pub order_status: u32,
 }
 
 impl KeyShards {
     /// Counts that keep one tenant at 10,000 order changes a second under every partition's
     /// limit (README, "Scaling on DynamoDB"; `cargo run -p partition-heat` prints the figures).
-    pub const DEFAULT: KeyShards =
-        KeyShards { outbox_index: 64, change_tracker: 32, allocation_listing: 32, stock_listing: 16, journals: 16 };
+    pub const DEFAULT: KeyShards = KeyShards {
+        outbox_index: 64,
+        change_tracker: 32,
+        allocation_listing: 32,
+        stock_listing: 16,
+        journals: 16,
+        order_status: 32,
+    };
 
     /// The environment variables that set the counts, each with the count it sets.
-    fn variables(&mut self) -> [(&'static str, &mut u32); 5] {
+    fn variables(&mut self) -> [(&'static str, &mut u32); 6] {
         [
             ("OMS_SHARDS_OUTBOX_INDEX", &mut self.outbox_index),
             ("OMS_SHARDS_CHANGE_TRACKER", &mut self.change_tracker),
             ("OMS_SHARDS_ALLOCATION_LISTING", &mut self.allocation_listing),
             ("OMS_SHARDS_STOCK_LISTING", &mut self.stock_listing),
             ("OMS_SHARDS_JOURNALS", &mut self.journals),
+            ("OMS_SHARDS_ORDER_STATUS", &mut self.order_status),
         ]
     }
 

@@ -301,20 +301,29 @@ pub trait ItemStore: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QueueName {
     ChangeTracker,
+    /// Mass allocate: one message per page of matching orders to plan into chunks.
+    MassAllocatePlan,
+    /// Mass allocate: one message per chunk of orders to allocate.
+    MassAllocateChunk,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 1] = [QueueName::ChangeTracker];
+    pub const ALL: [QueueName; 3] =
+        [QueueName::ChangeTracker, QueueName::MassAllocatePlan, QueueName::MassAllocateChunk];
 
     pub fn as_str(self) -> &'static str {
         match self {
             QueueName::ChangeTracker => "change-tracker",
+            QueueName::MassAllocatePlan => "mass-allocate-plan",
+            QueueName::MassAllocateChunk => "mass-allocate-chunk",
         }
     }
     /// Environment variable that holds the SQS URL of the queue in AWS.
     pub fn url_env(self) -> &'static str {
         match self {
             QueueName::ChangeTracker => "CHANGE_TRACKER_QUEUE_URL",
+            QueueName::MassAllocatePlan => "MASS_ALLOCATE_PLAN_QUEUE_URL",
+            QueueName::MassAllocateChunk => "MASS_ALLOCATE_CHUNK_QUEUE_URL",
         }
     }
 }

@@ -168,7 +168,9 @@ fn template_http_routes_should_equal_the_catalog_routes_exactly() {
         }
     }
     let in_catalog: BTreeSet<_> = catalog::routes()
-        .map(|(name, route)| (name.to_owned(), route.method.to_owned(), route.path.to_owned()))
+        .flat_map(|(name, route)| {
+            route.methods().map(move |method| (name.to_owned(), method.to_owned(), route.path.to_owned()))
+        })
         .collect();
 
     for missing in in_catalog.difference(&in_template) {

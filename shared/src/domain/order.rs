@@ -33,7 +33,7 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-use request::one_of;
+pub(crate) use request::one_of;
 pub use request::*;
 
 // ---------------------------------------------------------------------------------------------

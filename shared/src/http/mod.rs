@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod openapi;
 pub mod orders;
+pub mod scheduler;
 
 use std::sync::Arc;
 
@@ -51,6 +52,12 @@ fn handler_for(function: &str) -> Option<MethodRouter<SharedState>> {
         "allocation-reconcile" => post(allocation::reconcile),
         "allocation-settings-get" => get(allocation::get_settings),
         "allocation-settings-put" => put(allocation::put_settings),
+        "order-mass-action" => post(scheduler::mass_action),
+        "job-execution-search" => post(scheduler::search),
+        // The seed's abort is documented with either method.
+        "job-execution-abort" => put(scheduler::set_status).post(scheduler::set_status),
+        "job-execution-results" => get(scheduler::results),
+        "component-log-level" => post(scheduler::log_level),
         _ => return None,
     })
 }

@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crate::deps::Deps;
 use crate::jobs::batch::{MessageFailure, SqsMessageIn, process_sqs_batch};
 use crate::ports::QueueName;
-use crate::service::{change_tracker, outbox};
+use crate::service::{change_tracker, mass_allocate, outbox};
 
 /// Runs the consumer of `queue` on one SQS batch, reporting partial failures.
 pub async fn consume(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
@@ -18,7 +18,20 @@ pub async fn consume(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatch
 pub async fn consume_one(deps: &Deps, queue: QueueName, message: SqsMessageIn) -> Result<(), MessageFailure> {
     match queue {
         QueueName::ChangeTracker => record_change(deps, message).await,
+        QueueName::MassAllocatePlan => {
+            let plan: mass_allocate::PlanMessage = parse(&message, "mass allocate plan")?;
+            Ok(mass_allocate::plan_page(deps, &plan).await?)
+        }
+        QueueName::MassAllocateChunk => {
+            let chunk: mass_allocate::ChunkMessage = parse(&message, "mass allocate chunk")?;
+            Ok(mass_allocate::process_chunk(deps, &chunk).await?)
+        }
     }
+}
+
+/// The message's body as `T`; a body that is not one fails alone (and ends in the DLQ).
+fn parse<T: serde::de::DeserializeOwned>(message: &SqsMessageIn, what: &str) -> Result<T, MessageFailure> {
+    serde_json::from_str(&message.body).map_err(|e| MessageFailure::new(format!("not a {what} message: {e}")))
 }
 
 /// A change-tracker message becomes its tracker record; a body that is not one fails alone.

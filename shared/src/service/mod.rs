@@ -5,10 +5,13 @@ pub mod change_tracker;
 pub mod commit;
 pub mod demo;
 pub mod inventory;
+pub mod jobs;
+pub mod mass_allocate;
 pub mod orders;
 pub mod outbox;
 pub mod reconcile;
 pub mod stock;
+pub mod troubleshooting;
 
 /// A short random pause before retrying a write that lost a race, growing with the attempt,
 /// so that writers competing for the same items do not collide again in lockstep.

@@ -7,7 +7,7 @@ use crate::domain::ids::{OrderId, TenantId};
 use crate::domain::order::{Order, SaveOrderRequest};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Condition, QueueName, StoreError, WriteOp};
+use crate::ports::{Condition, Index, Item, QueueName, StoreError, WriteOp};
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::{commit, outbox};
 use crate::store::entity;
@@ -21,9 +21,30 @@ pub struct Saved {
     pub created: bool,
 }
 
+/// The stored item of `order`, listed in its status bucket (GSI3, keys only) so that mass
+/// allocation and order search find it by status without a scan. Every write of an order
+/// goes through here.
+pub fn order_item(tenant: &TenantId, order: &Order) -> OmsResult<Item> {
+    let bucket = keys::order_status_bucket(order.status_range().map(|(min, max)| (min.code(), max.code())));
+    let index = entity::index_entry(
+        Index::Gsi3,
+        keys::orders_by_status_partition(tenant, &bucket, &order.order_id),
+        keys::orders_by_status_sort(order.created_timestamp, &order.order_id),
+    );
+    entity::to_item(&keys::order(tenant, &order.order_id), order, order.version, &index)
+}
+
+/// Index attributes an order item carries.
+const INDEX_ATTRIBUTES: [&str; 2] = ["GSI3PK", "GSI3SK"];
+
+/// An order as stored.
+pub fn read_order(item: Item) -> OmsResult<Order> {
+    entity::from_item(item, &INDEX_ATTRIBUTES)
+}
+
 pub async fn load_order(deps: &Deps, tenant: &TenantId, id: &OrderId) -> OmsResult<Option<Order>> {
     match deps.store.get(&keys::order(tenant, id)).await? {
-        Some(item) => Ok(Some(entity::from_item(item, &[])?)),
+        Some(item) => Ok(Some(read_order(item)?)),
         None => Ok(None),
     }
 }
@@ -38,7 +59,6 @@ pub async fn get_order(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResult<Or
 #[tracing::instrument(skip_all, fields(order_id = req.order_id.as_deref().unwrap_or_default()))]
 pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) -> OmsResult<Saved> {
     let draft = req.parse()?;
-    let key = keys::order(&caller.tenant, &draft.order_id);
     for attempt in 0..SAVE_ATTEMPTS {
         let previous = load_order(deps, &caller.tenant, &draft.order_id).await?;
         let now = deps.clock.now();
@@ -55,7 +75,7 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
         };
         let (outbox_write, message) =
             outbox::record(deps, &caller.tenant, QueueName::ChangeTracker, outbox::body(&change), now);
-        let item = entity::to_item(&key, &order, order.version, &[])?;
+        let item = order_item(&caller.tenant, &order)?;
         entity::check_item_size(&item, &format!("order {}", order.order_id), "OrderLine")?;
         let order_write = WriteOp::Put { item, condition: Some(guard) };
         match commit::transact(deps, vec![order_write, outbox_write]).await {

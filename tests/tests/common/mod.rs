@@ -59,9 +59,14 @@ pub async fn fresh_ports(backend: Backend) -> Option<(Arc<dyn ItemStore>, Arc<dy
             let table = format!("oms-test-{suffix}");
             create_table(&dynamo, &table).await.expect("create table in the emulator");
             let sqs = oms_core::queue::sqs::client_for_endpoint(&sqs_endpoint);
-            let url =
-                create_queue_with_dlq(&sqs, &format!("oms-ct-{suffix}")).await.expect("create queue in the emulator");
-            let queue = SqsQueue::new(sqs, HashMap::from([(QueueName::ChangeTracker, url)]));
+            let mut urls = HashMap::new();
+            for name in QueueName::ALL {
+                let url = create_queue_with_dlq(&sqs, &format!("oms-{}-{suffix}", name.as_str()))
+                    .await
+                    .expect("create queue in the emulator");
+                urls.insert(name, url);
+            }
+            let queue = SqsQueue::new(sqs, urls);
             Some((Arc::new(DynamoStore::new(dynamo, table)), Arc::new(queue)))
         }
     }
@@ -119,6 +124,10 @@ pub const ALL_PERMISSIONS: &[&str] = &[
     "api::allocation::read",
     "api::allocation::write",
     "api::allocation::admin",
+    "api::order::transaction::admin",
+    "api::order::config::admin",
+    "api::scheduler::read",
+    "api::scheduler::admin",
 ];
 
 pub struct Reply {
@@ -217,6 +226,31 @@ impl TestApp {
         );
         (full, partial, conflict, elapsed)
     }
+}
+
+/// Runs the consumers of every queue until all are empty (at most `rounds` receives), as the
+/// local server's drain does; returns the messages delivered.
+pub async fn drain_queues(deps: &Deps, rounds: usize) -> usize {
+    use oms_core::jobs::{batch, dispatch};
+    let mut delivered = 0;
+    for _ in 0..rounds {
+        let mut round = 0;
+        for name in QueueName::ALL {
+            let report = batch::drain_once(deps.queue.as_ref(), name, std::time::Duration::from_secs(30), |message| {
+                let deps = deps.clone();
+                async move { dispatch::consume_one(&deps, name, message).await }
+            })
+            .await
+            .expect("drain the queue");
+            assert_eq!(report.failed, 0, "messages of {} failed", name.as_str());
+            round += report.delivered;
+        }
+        if round == 0 {
+            return delivered;
+        }
+        delivered += round;
+    }
+    delivered
 }
 
 /// The order of the seed's Save Order example.
@@ -318,4 +352,39 @@ impl<T: Intercept> ItemStore for Intercepted<T> {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         Intercept::query(&self.0, query).await
     }
+}
+
+/// What a test's logs wrote, kept in memory.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Runs `work` with the Lambda (JSON) log format going to memory; returns the lines it wrote.
+/// The capture is the calling thread's: use it from a current-thread test.
+pub async fn capture_logs<F: std::future::Future>(work: F) -> (Vec<Value>, F::Output) {
+    let captured = CapturedLogs::default();
+    let subscriber = oms_core::telemetry::subscriber(oms_core::config::LogFormat::Json, captured.clone());
+    let guard = tracing::subscriber::set_default(subscriber);
+    let output = work.await;
+    drop(guard);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    (lines, output)
 }

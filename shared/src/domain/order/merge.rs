@@ -131,7 +131,8 @@ impl Order {
         self.status_range().map(|(_, max)| max)
     }
 
-    fn status_range(&self) -> Option<(FulfillmentStatus, FulfillmentStatus)> {
+    /// The minimum and maximum status over all units of all lines; see [`min_max_status`].
+    pub fn status_range(&self) -> Option<(FulfillmentStatus, FulfillmentStatus)> {
         min_max_status(self.lines.iter().flat_map(|l| l.quantities.iter().map(|(s, q)| (*s, *q))))
     }
 

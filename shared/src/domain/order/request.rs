@@ -767,7 +767,7 @@ fn expected_list<T: Copy>(all: &[T], id: impl Fn(T) -> &'static str) -> String {
 }
 
 /// Case-insensitive match against a closed list; the error lists the accepted ids.
-pub(super) fn one_of<T: Copy>(
+pub(crate) fn one_of<T: Copy>(
     field: &str,
     value: &str,
     all: &[T],

@@ -25,6 +25,7 @@ use crate::error::{OmsError, OmsResult};
 use crate::keys;
 use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
 
+mod batch;
 pub(crate) mod journal;
 mod placement;
 mod query;
@@ -33,8 +34,9 @@ mod update;
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory;
 use crate::service::stock::{self, StockMove};
-use crate::service::{commit, orders, outbox};
+use crate::service::{commit, orders, outbox, troubleshooting};
 use crate::store::{self, entity};
+pub use batch::{BatchSettings, OrderPlan, Planned, allocate_many};
 pub use query::{QueryRequest, explain, query};
 pub use reallocate::reallocate;
 pub use update::update;
@@ -304,7 +306,7 @@ pub(crate) async fn cancel_order_writes(
             }
         }
         next.touch(user, deps.clock.now());
-        let item = entity::to_item(&keys::order(tenant, &order_id), &next, next.version, &[])?;
+        let item = orders::order_item(tenant, &next)?;
         writes.push(WriteOp::Put { item, condition: Some(Condition::version_is(order.version)) });
         let (tracker, message) = change_tracker_write(deps, tenant, &order_id);
         writes.push(tracker);
@@ -639,6 +641,7 @@ async fn allocate(
     draft: Option<&OrderDraft>,
 ) -> OmsResult<AllocationOutcome> {
     let tenant = &caller.tenant;
+    let trace = troubleshooting::allocation_trace_enabled(deps, tenant).await?;
     for attempt in 0..MAX_ATTEMPTS {
         let stored = orders::load_order(deps, tenant, order_id).await?;
         let order = match draft {
@@ -662,6 +665,10 @@ async fn allocate(
         }
         let locations = inventory::list_locations(deps, tenant).await?;
         let plan = sourcing::plan(&demands, &locations, &availability, strategy);
+        if trace {
+            let explanation = sourcing::explain(&demands, &locations, &availability, strategy);
+            troubleshooting::log_decision(tenant, "POST /allocation/", order_id, &explanation);
+        }
         let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
         let docs = documents(deps, &order, &plan, &by_id)?;
 
@@ -680,7 +687,7 @@ async fn allocate(
         if draft.is_none() {
             next.touch(&caller.user, deps.clock.now());
         }
-        let order_item = entity::to_item(&keys::order(tenant, order_id), &next, next.version, &[])?;
+        let order_item = orders::order_item(tenant, &next)?;
         if draft.is_some() {
             entity::check_item_size(&order_item, &format!("order {order_id}"), "detail.order.OrderLine")?;
         }

@@ -8,14 +8,13 @@ use std::collections::BTreeSet;
 use super::placement::{Moving, Placer};
 use super::{
     Allocation, Caller, Deps, MAX_ATTEMPTS, OmsError, OmsResult, StockDeltas, TenantId, Written, change_tracker_write,
-    get_allocation, held_conflict, held_elsewhere, inventory, journal, keys, orders, read_availability, settings,
+    get_allocation, held_conflict, held_elsewhere, inventory, journal, orders, read_availability, settings,
     write_change,
 };
 use crate::domain::allocation::{AppliedUpdate, UPDATE_SOURCE, UpdateAllocationRequest};
 use crate::domain::order::Order;
 use crate::domain::status::FulfillmentStatus;
 use crate::ports::{Condition, WriteOp};
-use crate::store::entity;
 
 /// Applies the update; answers the document as written.
 #[tracing::instrument(skip_all)]
@@ -138,7 +137,7 @@ fn order_writes(
     next: &Order,
     messages: &mut Vec<crate::service::outbox::OutboxMessage>,
 ) -> OmsResult<Vec<WriteOp>> {
-    let item = entity::to_item(&keys::order(tenant, &next.order_id), next, next.version, &[])?;
+    let item = orders::order_item(tenant, next)?;
     let (tracker, message) = change_tracker_write(deps, tenant, &next.order_id);
     messages.push(message);
     Ok(vec![WriteOp::Put { item, condition: Some(Condition::version_is(read.version)) }, tracker])

@@ -1,0 +1,354 @@
+//! Allocating many orders at once (mass allocate's chunks): one read of the stock and the
+//! locations for all of them, each order planned against what the ones before it took, and
+//! several orders committed per transaction, their reservations merged per stock row. A group
+//! that loses a race commits nothing; its orders come back as [`Planned::Raced`] for the
+//! caller to try again, one order per group.
+//!
+//! A dry run writes no reservation and no order: it takes units from the job's simulated
+//! stock rows instead (guarded like reservations), so the job's results tell what a real run
+//! over the same backlog would do, chunk after chunk.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::{
+    Caller, Deps, OmsResult, StockDeltas, TenantId, apply_plan_to_order, change_tracker_write, deltas_of, demands,
+    documents, inventory, keys, orders, read_availability, reservation,
+};
+use crate::domain::ids::{ItemId, LocationId, OrderId};
+use crate::domain::job::OrderOutcome;
+use crate::domain::location::Location;
+use crate::domain::order::Order;
+use crate::domain::sourcing::{self, Availability, Demand, Plan, Strategy};
+use crate::ports::{Condition, Item, Key, Query, StoreError, Update, WriteOp};
+use crate::service::{commit, outbox, stock, troubleshooting};
+use crate::store::entity;
+
+/// Attribute of a simulated stock row: units a dry run may still take there.
+const LEFT: &str = "left";
+
+/// How a batch runs.
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    pub strategy: Strategy,
+    /// `Some(job)`: a dry run that takes units from that job's simulated stock.
+    pub dry_run_job: Option<String>,
+    /// Most orders committed in one transaction.
+    pub group: usize,
+    /// `Some(context)`: log each decision (the allocation logger is at TRACE).
+    pub trace: Option<String>,
+}
+
+/// What the batch decided for one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPlan {
+    pub order_id: OrderId,
+    pub outcome: OrderOutcome,
+    pub units_allocated: u64,
+    pub units_back_ordered: u64,
+    pub locations: Vec<LocationId>,
+    /// Kilometres of each shipment whose destination is known.
+    pub distances_km: Vec<f64>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// Written (a dry run: its simulated stock taken), with the caller's extra writes.
+    Done(OrderPlan),
+    /// Nothing was written: read again and retry.
+    Raced(OrderId),
+}
+
+/// One order's share of a group: its writes besides the stock, and the stock it takes.
+struct Pending {
+    plan: OrderPlan,
+    writes: Vec<WriteOp>,
+    messages: Vec<outbox::OutboxMessage>,
+    deltas: StockDeltas,
+}
+
+/// Plans and writes the orders `ids` (those that exist), `extra` giving each order's writes
+/// that must commit with it (e.g. its job result).
+pub async fn allocate_many(
+    deps: &Deps,
+    caller: &Caller,
+    ids: &[OrderId],
+    settings: &BatchSettings,
+    extra: &(dyn Fn(&OrderPlan) -> Vec<WriteOp> + Sync),
+) -> OmsResult<Vec<Planned>> {
+    let tenant = &caller.tenant;
+    let order_keys: Vec<Key> = ids.iter().map(|id| keys::order(tenant, id)).collect();
+    let mut found: HashMap<OrderId, Order> = HashMap::new();
+    for item in deps.store.batch_get(&order_keys).await? {
+        let order = orders::read_order(item)?;
+        found.insert(order.order_id.clone(), order);
+    }
+    let loaded: Vec<Order> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    let all_demands: Vec<Vec<Demand>> = loaded.iter().map(demands).collect();
+    let items: BTreeSet<ItemId> = all_demands.iter().flatten().map(|d| d.item_id.clone()).collect();
+    let (mut availability, _, shard_settings) = read_availability(deps, tenant, &items).await?;
+    let simulated = match &settings.dry_run_job {
+        Some(job) => read_simulated(deps, tenant, job, &items, &mut availability).await?,
+        None => Simulated::default(),
+    };
+    let locations = inventory::list_locations(deps, tenant).await?;
+    let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
+
+    let mut pending = Vec::new();
+    for (order, demands) in loaded.iter().zip(&all_demands) {
+        let plan = sourcing::plan(demands, &locations, &availability, settings.strategy);
+        if let Some(context) = &settings.trace {
+            let explanation = sourcing::explain(demands, &locations, &availability, settings.strategy);
+            troubleshooting::log_decision(tenant, context, &order.order_id, &explanation);
+        }
+        let order_plan = describe(order, demands, &plan, &locations, &availability, &by_id, settings.strategy);
+        // What the next orders of the batch can still have.
+        for line in &plan.lines {
+            for pick in &line.picks {
+                let left = availability.get(&pick.location_id, &line.item_id).unwrap_or(0);
+                availability.set(&pick.location_id, &line.item_id, left - i64::from(pick.quantity));
+            }
+        }
+        pending.push(pend(deps, caller, order, &plan, order_plan, settings.dry_run_job.is_some(), &by_id, extra)?);
+    }
+
+    let mut planned = Vec::new();
+    let mut group: Vec<Pending> = Vec::new();
+    for next in pending {
+        let writes = |g: &[Pending]| g.iter().map(|p| p.writes.len() + p.deltas.len()).sum::<usize>();
+        if !group.is_empty()
+            && (group.len() >= settings.group
+                || writes(&group) + writes(std::slice::from_ref(&next)) > commit::capacity())
+        {
+            planned.extend(
+                commit_group(deps, tenant, std::mem::take(&mut group), settings, &simulated, &shard_settings).await?,
+            );
+        }
+        group.push(next);
+    }
+    if !group.is_empty() {
+        planned.extend(commit_group(deps, tenant, group, settings, &simulated, &shard_settings).await?);
+    }
+    Ok(planned)
+}
+
+/// The outcome of `plan` for `order`, with the explain reasons of what it cannot allocate.
+fn describe(
+    order: &Order,
+    demands: &[Demand],
+    plan: &Plan,
+    locations: &[Location],
+    availability: &Availability,
+    by_id: &HashMap<LocationId, &Location>,
+    strategy: Strategy,
+) -> OrderPlan {
+    let (allocated, back_ordered) = (plan.allocated(), plan.back_ordered());
+    let outcome = match (allocated, back_ordered) {
+        (_, 0) => OrderOutcome::Allocated,
+        (0, _) => OrderOutcome::NotAllocated,
+        _ => OrderOutcome::Partial,
+    };
+    let mut reasons = Vec::new();
+    if back_ordered > 0 {
+        let explanation = sourcing::explain(demands, locations, availability, strategy);
+        for line in explanation.lines.iter().filter(|l| l.back_ordered > 0) {
+            let mut why: Vec<String> = line
+                .candidates
+                .iter()
+                .filter(|c| c.chosen == 0)
+                .take(3)
+                .map(|c| format!("{}: {}", c.location_id, c.reason))
+                .collect();
+            if line.candidates.is_empty() {
+                why.push(format!("item {} is not stocked at any location", line.item_id));
+            }
+            why.extend(line.suggestions.iter().cloned());
+            reasons.push(format!(
+                "line {} ({} x {}): {} back ordered; {}",
+                line.line_id,
+                line.quantity,
+                line.item_id,
+                line.back_ordered,
+                why.join("; ")
+            ));
+        }
+    }
+    // One shipment per ship-from location, measured to the first line it serves.
+    let mut shipments: BTreeMap<&LocationId, Option<f64>> = BTreeMap::new();
+    for (line, demand) in plan.lines.iter().zip(demands) {
+        for pick in &line.picks {
+            let distance = demand.destination.zip(by_id.get(&pick.location_id)).map(|(to, l)| l.distance_km_to(to));
+            let entry = shipments.entry(&pick.location_id).or_insert(None);
+            if entry.is_none() {
+                *entry = distance;
+            }
+        }
+    }
+    OrderPlan {
+        order_id: order.order_id.clone(),
+        outcome,
+        units_allocated: allocated,
+        units_back_ordered: back_ordered,
+        locations: shipments.keys().map(|l| (*l).clone()).collect(),
+        distances_km: shipments.values().filter_map(|d| *d).collect(),
+        reasons,
+    }
+}
+
+/// The writes of one order: its documents and the order (not in a dry run), its change-tracker
+/// record, and the caller's extra writes.
+#[allow(clippy::too_many_arguments)]
+fn pend(
+    deps: &Deps,
+    caller: &Caller,
+    order: &Order,
+    plan: &Plan,
+    order_plan: OrderPlan,
+    dry_run: bool,
+    by_id: &HashMap<LocationId, &Location>,
+    extra: &(dyn Fn(&OrderPlan) -> Vec<WriteOp> + Sync),
+) -> OmsResult<Pending> {
+    let mut deltas = StockDeltas::new();
+    for line in &plan.lines {
+        for pick in &line.picks {
+            *deltas.entry((pick.location_id.clone(), line.item_id.clone())).or_insert(0) += i64::from(pick.quantity);
+        }
+    }
+    let mut writes = Vec::new();
+    let mut messages = Vec::new();
+    if !dry_run {
+        let mut next = order.clone();
+        apply_plan_to_order(&mut next, plan)?;
+        if next != *order {
+            let docs = documents(deps, order, plan, by_id)?;
+            let mut check = StockDeltas::new();
+            deltas_of(&docs, 1, &mut check);
+            debug_assert_eq!(check, deltas);
+            next.touch(&caller.user, deps.clock.now());
+            for doc in &docs {
+                writes.push(WriteOp::Put {
+                    item: super::allocation_item(&caller.tenant, doc)?,
+                    condition: Some(Condition::NotExists),
+                });
+            }
+            let guard = Condition::version_is(order.version);
+            writes.push(WriteOp::Put { item: orders::order_item(&caller.tenant, &next)?, condition: Some(guard) });
+            let (tracker, message) = change_tracker_write(deps, &caller.tenant, &order.order_id);
+            writes.push(tracker);
+            messages.push(message);
+        }
+    }
+    writes.extend(extra(&order_plan));
+    Ok(Pending { plan: order_plan, writes, messages, deltas })
+}
+
+/// Commits a group in one transaction: the merged stock writes and every order's writes.
+async fn commit_group(
+    deps: &Deps,
+    tenant: &TenantId,
+    group: Vec<Pending>,
+    settings: &BatchSettings,
+    simulated: &Simulated,
+    shard_settings: &stock::ShardSettings,
+) -> OmsResult<Vec<Planned>> {
+    let raced = |group: Vec<Pending>| group.into_iter().map(|p| Planned::Raced(p.plan.order_id)).collect::<Vec<_>>();
+    let mut deltas = StockDeltas::new();
+    for pending in &group {
+        for (row, units) in &pending.deltas {
+            *deltas.entry(row.clone()).or_insert(0) += units;
+        }
+    }
+    let now = deps.clock.now();
+    let mut writes: Vec<WriteOp> = match &settings.dry_run_job {
+        Some(job) => simulated_writes(tenant, job, &deltas, simulated),
+        None => match stock::moves_for(deps, tenant, &deltas, shard_settings.clone()).await? {
+            Some(stock) => stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect(),
+            None => return Ok(raced(group)),
+        },
+    };
+    for pending in &group {
+        writes.extend(pending.writes.iter().cloned());
+    }
+    if writes.len() > commit::capacity() {
+        // Sharded stock split over more rows than planned: the caller retries order by order.
+        return Ok(raced(group));
+    }
+    match commit::transact(deps, writes).await {
+        Ok(()) => {
+            let messages = group.iter().flat_map(|p| p.messages.iter().cloned()).collect();
+            outbox::deliver(deps, messages).await;
+            Ok(group.into_iter().map(|p| Planned::Done(p.plan)).collect())
+        }
+        Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => Ok(raced(group)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A dry run's view of its job's simulated stock.
+#[derive(Default)]
+struct Simulated {
+    /// Units left of each simulated row read.
+    rows: BTreeMap<(LocationId, ItemId), i64>,
+    /// The real availability, for rows not simulated yet.
+    base: Availability,
+}
+
+/// The job's simulated stock of `items`: each row read overrides the real availability (a row
+/// never written is absent: the real stock stands).
+async fn read_simulated(
+    deps: &Deps,
+    tenant: &TenantId,
+    job: &str,
+    items: &BTreeSet<ItemId>,
+    availability: &mut Availability,
+) -> OmsResult<Simulated> {
+    let base = availability.clone();
+    let reads = items.iter().map(|item| async move {
+        let query = Query::partition(keys::job_simulated_stock_partition(tenant, job, item));
+        OmsResult::Ok((item.clone(), crate::store::query_all(deps.store.as_ref(), query).await?))
+    });
+    let mut simulated = BTreeMap::new();
+    for result in futures::future::join_all(reads).await {
+        let (item, rows) = result?;
+        for row in rows {
+            let location = row.get("SK").and_then(Value::as_str).unwrap_or_default();
+            let left = row.get(LEFT).and_then(Value::as_i64).unwrap_or(0);
+            let location = LocationId::parse_at("location", location)?;
+            availability.set(&location, &item, left);
+            simulated.insert((location, item.clone()), left);
+        }
+    }
+    Ok(Simulated { rows: simulated, base })
+}
+
+/// The writes that take `deltas` from the job's simulated stock: a row read is decremented
+/// under a guard like a reservation's; a row never written is created from the real stock
+/// (only if still absent, so two chunks cannot both create it).
+fn simulated_writes(tenant: &TenantId, job: &str, deltas: &StockDeltas, simulated: &Simulated) -> Vec<WriteOp> {
+    let Simulated { rows: simulated, base } = simulated;
+    deltas
+        .iter()
+        .filter(|(_, units)| **units > 0)
+        .map(|((location, item), units)| {
+            let key = keys::job_simulated_stock(tenant, job, item, location);
+            match simulated.get(&(location.clone(), item.clone())) {
+                Some(_) => WriteOp::Update {
+                    key,
+                    update: Update::new().add(LEFT, -units),
+                    condition: Some(Condition::AtLeast(LEFT.into(), *units)),
+                },
+                None => {
+                    let real = base.get(location, item).unwrap_or(0);
+                    WriteOp::Put { item: simulated_row(&key, real - units), condition: Some(Condition::NotExists) }
+                }
+            }
+        })
+        .collect()
+}
+
+/// A simulated row created at its first take: the real availability read, less the units.
+fn simulated_row(key: &Key, left: i64) -> Item {
+    entity::item_at(key, &[(LEFT, Value::from(left))])
+}
