@@ -152,7 +152,8 @@ cargo build -q -p local
 step "scripts/walkthrough.sh (the README walkthrough against a fresh local server)"
 start_local_server
 walk_status=0
-TOKEN=$TOKEN scripts/walkthrough.sh "$SERVER_URL" || walk_status=$?
+OMS_DATA_DIR=$SERVER_DIR OMS_LOCAL="${CARGO_TARGET_DIR:-target}/debug/oms-local" TOKEN=$TOKEN \
+    scripts/walkthrough.sh "$SERVER_URL" || walk_status=$?
 stop_local_server $walk_status
 [[ $walk_status -eq 0 ]]
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The README's walkthrough, runnable and checked: allocate a demo order to its nearest stocked
 # DC, allocate another partially and explain why, move one unit of a line and cancel, and see availability
-# return to where it started. Needs the local server (cargo run -p local) with its demo data.
+# return to where it started. Then mass allocate: load a backlog, allocate it with the seed's query
+# and watch the job, read its per-order results, abort a second job, and compare two dry runs.
+# Needs the local server (cargo run -p local) with its demo data; the backlog is written with
+# `oms-local backlog` into the server's data folder (OMS_DATA_DIR, default ./.oms).
 #
 #   export TOKEN=$(cargo run -q -p local -- mint-token)
 #   scripts/walkthrough.sh [BASE_URL]          # default http://127.0.0.1:3000
+#   OMS_LOCAL=path/to/oms-local ...             # default: cargo run -q -p local --
 set -euo pipefail
 
 BASE=${1:-${OMS_URL:-http://127.0.0.1:3000}}
@@ -92,4 +96,101 @@ echo "7. reconciliation finds no drift"
 req POST /allocation/reconcile '{"repair": false}'
 expect 200
 check "$(field "len(d['drift'])")" 0 "drifting stock rows"
-echo "walkthrough: 7 steps passed"
+
+# The seed's sample query (mass allocate), exactly as printed.
+SEED_QUERY='((MaxFulfillmentStatusId=1500 AND MinFulfillmentStatusId=1500) OR (MaxFulfillmentStatusId=1000 AND MinFulfillmentStatusId=1000) OR (MaxFulfillmentStatusId=1500 AND MinFulfillmentStatusId<1500) OR (MaxFulfillmentStatusId=2000 AND MinFulfillmentStatusId<2000) OR (MaxFulfillmentStatusId=3000 AND MinFulfillmentStatusId<3000))'
+read -r -a OMS_LOCAL_CMD <<<"${OMS_LOCAL:-cargo run -q -p local --}"
+backlog() {
+    "${OMS_LOCAL_CMD[@]}" backlog --orders "$1" --prefix "$2" --locations 50 --items 100
+}
+mass_action() {
+    req POST /order/api/order/order/massAction "$1"
+}
+# job ID: the job's execution, from job search, in $BODY.
+job() {
+    req POST /scheduler/api/scheduler/jobExecution/search "{\"Query\": \"JobScheduleId=$1\"}"
+    expect 200
+}
+# wait_for ID: polls job search until the job ends, printing its progress.
+wait_for() {
+    for _ in $(seq 1 600); do
+        job "$1"
+        echo "   $(field "d['data'][0]['Status'] + ': ' + d['data'][0]['DisplayStatus']")"
+        [[ "$(field "d['data'][0]['Status']")" != InProgress ]] && return 0
+        sleep 1
+    done
+    echo "FAILED: job $1 did not end in 10 minutes" >&2
+    exit 1
+}
+summary() {
+    field "(lambda j, s: f\"{j['TotalMsgCount']} orders, {j['SuccessMsgCount']} fully allocated, {j['FailureMsgCount']} not; {s['UnitsAllocated']} units, {s['Shipments']} shipments, mean {s['MeanDistanceKm']} km\")(d['data'][0], d['data'][0]['AllocationSummary'])"
+}
+
+echo "8. load a backlog of 1,500 open orders (50 locations, 100 items)"
+echo "   $(backlog 1500 BL-)"
+
+echo "9. mass allocate with the seed's query; a second request is refused while it runs"
+mass_action "{\"Query\": \"$SEED_QUERY\", \"MassAction\": \"Allocate\"}"
+expect 200
+check "$(field "d['message']")" "Order Mass Action Request Received" "the massAction message"
+first=$(field "d['data']['JobScheduleId']")
+echo "   JobScheduleId $first"
+mass_action '{"Query": "OrderId=O-1003", "MassAction": "Allocate"}'
+if [[ "$STATUS" == 409 ]]; then
+    echo "   a second massAction: 409, $(field "d['message']")"
+else
+    echo "   a second massAction: $STATUS (the first job had already completed)"
+fi
+wait_for "$first"
+check "$(field "d['data'][0]['Status']")" completed "the first job"
+echo "   $(summary)"
+
+echo "10. its per-order results: outcomes, and why an order was not fully allocated"
+RESULTS=$(mktemp)
+trap 'rm -f "$BODY" "$RESULTS"' EXIT
+echo '[]' >"$RESULTS"
+cursor=
+while :; do
+    req GET "/scheduler/api/scheduler/jobExecution/jobScheduleId/$first/results?limit=1000&cursor=$cursor"
+    expect 200
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r += json.load(open(sys.argv[2]))["data"]["Results"]; json.dump(r, open(sys.argv[1], "w"))' "$RESULTS" "$BODY"
+    cursor=$(field "d['data']['NextCursor'] or ''")
+    [[ -z "$cursor" ]] && break
+done
+cp "$RESULTS" "$BODY"
+echo "   $(field "', '.join(f'{k}: {v}' for k, v in sorted(__import__('collections').Counter(r['outcome'] for r in d).items()))")"
+check "$(field "len(d)")" "$(job "$first" >/dev/null; field "d['data'][0]['TotalMsgCount']")" "one result per order"
+cp "$RESULTS" "$BODY"
+check "$(field "next(r['outcome'] for r in d if r['orderId'] == 'O-1002')")" partial "O-1002 (12 x SKU-2, 10 promisable)"
+echo "   O-1002: $(field "next(r['reasons'][0] for r in d if r['orderId'] == 'O-1002')")"
+
+echo "11. a second job over 3,000 more orders, aborted at once: the rest stays open"
+echo "   $(backlog 3000 BM-)"
+mass_action '{"Query": "MaxFulfillmentStatusId=1000", "MassAction": "Allocate"}'
+expect 200
+second=$(field "d['data']['JobScheduleId']")
+job "$second"
+unique=$(field "d['data'][0]['UniqueJobId']")
+encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$unique")
+req PUT "/scheduler/api/scheduler/jobExecution/uniqueJobId/$encoded" '{"Status": "aborted"}'
+expect 200
+check "$(field "d['data']['Status']")" aborted "the second job"
+sleep 2
+job "$second"
+echo "   $second aborted: $(summary)"
+
+echo "12. two dry runs over what is still open: nearest, then fewestShipments (nothing is reserved)"
+for strategy in nearest fewestShipments; do
+    mass_action "{\"Query\": \"MaxFulfillmentStatusId=1000\", \"MassAction\": \"Allocate\", \"DryRun\": true, \"Strategy\": \"$strategy\"}"
+    expect 200
+    dry=$(field "d['data']['JobScheduleId']")
+    wait_for "$dry" >/dev/null
+    check "$(field "d['data'][0]['AllocationSummary']['DryRun']")" True "a dry run"
+    echo "   $strategy: $(summary)"
+done
+
+echo "13. reconciliation still finds no drift"
+req POST /allocation/reconcile '{"repair": false}'
+expect 200
+check "$(field "len(d['drift'])")" 0 "drifting stock rows"
+echo "walkthrough: 13 steps passed"

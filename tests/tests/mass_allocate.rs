@@ -7,9 +7,11 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApp, drain_queues, location};
+use oms_core::domain::ids::TenantId;
 use oms_core::jobs::batch::SqsMessageIn;
 use oms_core::jobs::dispatch;
 use oms_core::ports::QueueName;
+use oms_core::service::backlog;
 use serde_json::{Value, json};
 
 const MASS_ACTION: &str = "/order/api/order/order/massAction";
@@ -211,30 +213,6 @@ on_both_backends! {
         assert_eq!(jobs.data().as_array().unwrap().len(), 1);
     }
 
-    when_work_is_aborted_between_chunks_should_leave_the_rest_unallocated_and_keep_the_counts => |app| {
-        network(&app, &[("DC-ATL", "SKU-1", 1000)]).await;
-        let orders: Vec<String> = (0..250).map(|n| format!("B-{n:03}")).collect();
-        for order in &orders {
-            save(&app, order, "Web", &[("SKU-1", 1)]).await;
-        }
-        let id = start(&app, json!({"Query": "MaxFulfillmentStatusId=1000", "MassAction": "Allocate"})).await;
-        // The planner queues three chunks of at most 100; one worker delivery, then abort.
-        drain_one(&app, QueueName::MassAllocatePlan).await;
-        drain_one_message(&app, QueueName::MassAllocateChunk).await;
-        let unique = job(&app, &id).await["UniqueJobId"].as_str().unwrap().to_owned();
-        let path = format!("/scheduler/api/scheduler/jobExecution/uniqueJobId/{}", unique.replace(' ', "%20"));
-        assert_eq!(app.put(&path, &json!({"Status": "aborted"})).await.status, StatusCode::OK);
-        drain_queues(&app.deps, 50).await;
-        let ended = job(&app, &id).await;
-        assert_eq!(ended["Status"], "aborted", "{ended}");
-        assert_eq!(ended["TotalMsgCount"], 250);
-        assert_eq!(ended["SuccessMsgCount"], 100);
-        assert_eq!(ended["IncompleteMsgCount"], 150);
-        assert_eq!(stock(&app, "SKU-1", "DC-ATL").await, (1000, 100));
-        assert_eq!(results(&app, &id, 1000).await.len(), 100);
-        assert_no_drift(&app).await;
-    }
-
     when_plan_and_chunk_messages_are_delivered_again_should_change_nothing_twice => |app| {
         backlog(&app).await;
         let id = start(&app, json!({"Query": SEED_QUERY, "MassAction": "Allocate"})).await;
@@ -283,18 +261,6 @@ on_both_backends! {
         assert_no_drift(&app).await;
     }
 
-    when_a_dry_run_backlog_exceeds_the_stock_should_count_each_unit_once_across_chunks => |app| {
-        network(&app, &[("DC-ATL", "SKU-1", 150)]).await;
-        for n in 0..200 {
-            save(&app, &format!("S-{n:03}"), "Web", &[("SKU-1", 1)]).await;
-        }
-        let id = start(&app, json!({"Query": "MaxFulfillmentStatusId=1000", "MassAction": "Allocate", "DryRun": true})).await;
-        drain_queues(&app.deps, 50).await;
-        let done = job(&app, &id).await;
-        assert_eq!(done["AllocationSummary"]["UnitsAllocated"], 150, "{done}");
-        assert_eq!(done["AllocationSummary"]["OrdersNotAllocated"], 50, "{done}");
-        assert_eq!(stock(&app, "SKU-1", "DC-ATL").await, (150, 0));
-    }
 }
 
 /// Receives and handles every visible message of `queue` once.
@@ -316,6 +282,75 @@ async fn drain_one_message(app: &TestApp, queue: QueueName) {
     let message = SqsMessageIn { message_id: first.message_id.clone(), body: first.body.clone(), receive_count: 1 };
     dispatch::consume_one(&app.deps, queue, message).await.expect("the chunk is processed");
     app.deps.queue.ack(queue, &[first.receipt_handle]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_work_is_aborted_between_chunks_should_leave_the_rest_unallocated_and_keep_the_counts() {
+    // Embedded only: the same code runs on DynamoDB in the tests above, and chunks of hundreds
+    // of orders take minutes on the emulator.
+    let app = common::spawn_app(common::Backend::Embedded).await.unwrap();
+    // 600 open orders with stock for all of them: three chunks of at most 250.
+    let spec = backlog::BacklogSpec {
+        tenant: TenantId::parse("demo").unwrap(),
+        orders: 600,
+        locations: 10,
+        items: 40,
+        prefix: "B-".into(),
+        stock_percent: 100,
+    };
+    backlog::load(&app.deps, &spec).await.unwrap();
+    let id = start(&app, json!({"Query": "MaxFulfillmentStatusId=1000", "MassAction": "Allocate"})).await;
+    drain_one(&app, QueueName::MassAllocatePlan).await;
+    drain_one_message(&app, QueueName::MassAllocateChunk).await;
+    let unique = job(&app, &id).await["UniqueJobId"].as_str().unwrap().to_owned();
+    let path = format!("/scheduler/api/scheduler/jobExecution/uniqueJobId/{}", unique.replace(' ', "%20"));
+    assert_eq!(app.put(&path, &json!({"Status": "aborted"})).await.status, StatusCode::OK);
+    drain_queues(&app.deps, 50).await;
+    let ended = job(&app, &id).await;
+    assert_eq!(ended["Status"], "aborted", "{ended}");
+    assert_eq!(ended["TotalMsgCount"], 600);
+    assert_eq!(ended["SuccessMsgCount"], 250, "{ended}");
+    assert_eq!(ended["IncompleteMsgCount"], 350);
+    assert_eq!(ended["PostedPageCount"], 1);
+    assert_eq!(results(&app, &id, 1000).await.len(), 250);
+    let open = app.post(SEARCH, &json!({})).await;
+    assert_eq!(open.status, StatusCode::OK);
+    assert_no_drift(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_dry_run_backlog_exceeds_the_stock_should_count_each_unit_once_across_chunks() {
+    // Embedded only: the same code runs on DynamoDB in the tests above, and chunks of hundreds
+    // of orders take minutes on the emulator.
+    let app = common::spawn_app(common::Backend::Embedded).await.unwrap();
+    // 600 orders (three chunks) wanting twice the stock there is.
+    let spec = backlog::BacklogSpec {
+        tenant: TenantId::parse("demo").unwrap(),
+        orders: 600,
+        locations: 10,
+        items: 40,
+        prefix: "S-".into(),
+        stock_percent: 50,
+    };
+    backlog::load(&app.deps, &spec).await.unwrap();
+    let mut on_hand = 0;
+    for item in 0..40 {
+        let reply = app.get(&format!("/inventory/api/availability/itemId/BSKU-{item:04}")).await;
+        for row in reply.data()["Locations"].as_array().unwrap() {
+            on_hand += row["OnHand"].as_i64().unwrap();
+            assert_eq!(row["Reserved"], 0);
+        }
+    }
+    let id =
+        start(&app, json!({"Query": "MaxFulfillmentStatusId=1000", "MassAction": "Allocate", "DryRun": true})).await;
+    drain_queues(&app.deps, 50).await;
+    let done = job(&app, &id).await;
+    assert_eq!(done["TotalPageCount"], 3, "{done}");
+    // Every unit in stock is promised once, whichever chunk reached it first; none twice.
+    assert_eq!(done["AllocationSummary"]["UnitsAllocated"], on_hand, "{done}");
+    assert!(done["AllocationSummary"]["OrdersNotAllocated"].as_i64().unwrap() > 0, "{done}");
+    let reply = app.get("/inventory/api/availability/itemId/BSKU-0000").await;
+    assert!(reply.data()["Locations"].as_array().unwrap().iter().all(|r| r["Reserved"] == 0), "{}", reply.body);
 }
 
 #[tokio::test]

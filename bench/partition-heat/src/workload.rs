@@ -27,7 +27,7 @@ use oms_core::error::OmsError;
 use oms_core::jobs::{batch, dispatch};
 use oms_core::ports::{Clock, QueueName};
 use oms_core::service::stock::ShardCountRequest;
-use oms_core::service::{allocation, inventory, orders};
+use oms_core::service::{allocation, inventory, mass_allocate, orders};
 use oms_core::sqlite::SqliteDb;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -77,10 +77,13 @@ pub enum Operation {
     ScratchItem,
     /// Ship one unit of one allocation line (`PUT /allocation/{id}` with `shippedQuantity`).
     ShipItem,
+    /// A mass allocate job over up to 20 waiting orders (`POST .../massAction` with
+    /// `OrderId IN (...)`): the job record and lock, its plan and its chunk, drained at once.
+    MassAllocate,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::SaveNewOrder,
         Operation::ResaveOrder,
         Operation::Allocate,
@@ -90,6 +93,7 @@ impl Operation {
         Operation::MoveLine,
         Operation::ScratchItem,
         Operation::ShipItem,
+        Operation::MassAllocate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +107,7 @@ impl Operation {
             Operation::MoveLine => "move a line's unit",
             Operation::ScratchItem => "scratch an item",
             Operation::ShipItem => "ship an item",
+            Operation::MassAllocate => "mass allocate 20 orders",
         }
     }
 
@@ -111,13 +116,14 @@ impl Operation {
         vec![
             (Operation::SaveNewOrder, 42),
             (Operation::ResaveOrder, 10),
-            (Operation::Allocate, 30),
+            (Operation::Allocate, 29),
             (Operation::Reallocate, 3),
             (Operation::CancelAllocation, 4),
             (Operation::SupplySync, 5),
             (Operation::MoveLine, 2),
             (Operation::ScratchItem, 2),
             (Operation::ShipItem, 2),
+            (Operation::MassAllocate, 1),
         ]
     }
 }
@@ -464,6 +470,7 @@ impl Driver {
                 self.refresh(slot).await;
                 Some(result)
             }
+            Operation::MassAllocate => self.mass_allocate().await,
             Operation::ScratchItem | Operation::ShipItem => {
                 let (field, count, extra): (_, fn(&AllocationItem) -> u32, _) = match op {
                     Operation::ScratchItem => {
@@ -483,6 +490,38 @@ impl Driver {
                 Some(result)
             }
         }
+    }
+
+    /// Mass allocates up to 20 waiting orders in one job, as an operator's "Allocate All" of a
+    /// short list does, and delivers its plan and chunk messages.
+    async fn mass_allocate(&mut self) -> Option<Result<(), OmsError>> {
+        let picked: Vec<usize> = (0..20).map_while(|_| self.to_allocate.pop_front()).collect();
+        if picked.is_empty() {
+            return None;
+        }
+        let ids: Vec<&str> = picked.iter().map(|n| self.orders[*n].id.as_str()).collect();
+        let req = mass_allocate::MassActionRequest {
+            query: Some(format!("OrderId IN ({}) AND MaxFulfillmentStatusId=1000", ids.join(", "))),
+            mass_action: Some("Allocate".into()),
+            ..Default::default()
+        };
+        if let Err(e) = mass_allocate::start(&self.deps, &self.caller, &req).await {
+            self.to_allocate.extend(picked);
+            return Some(Err(e));
+        }
+        for queue in [QueueName::MassAllocatePlan, QueueName::MassAllocateChunk] {
+            self.drain_queue(queue).await;
+        }
+        for n in picked {
+            let order = OrderId::parse(&self.orders[n].id).expect("a generated order id");
+            if let Ok(docs) = allocation::allocations_of_order(&self.deps, &self.caller.tenant, &order).await {
+                let ids = live_ids(&docs);
+                if !ids.is_empty() {
+                    self.allocated.push((n, ids));
+                }
+            }
+        }
+        Some(Ok(()))
     }
 
     /// One unit of a held line of an allocated order: (slot, allocation, line number, that
@@ -519,14 +558,18 @@ impl Driver {
 
     /// Delivers every queued change-tracker message through the queue consumer.
     async fn drain(&mut self) {
+        self.drain_queue(QueueName::ChangeTracker).await;
+    }
+
+    /// Delivers every message queued on `queue` through its consumer.
+    async fn drain_queue(&mut self, queue: QueueName) {
         let deps = self.deps.clone();
         loop {
-            let report =
-                batch::drain_once(deps.queue.as_ref(), QueueName::ChangeTracker, Duration::from_secs(30), |m| {
-                    let deps = deps.clone();
-                    async move { dispatch::consume_one(&deps, QueueName::ChangeTracker, m).await }
-                })
-                .await;
+            let report = batch::drain_once(deps.queue.as_ref(), queue, Duration::from_secs(30), |m| {
+                let deps = deps.clone();
+                async move { dispatch::consume_one(&deps, queue, m).await }
+            })
+            .await;
             match report {
                 Ok(report) if report.delivered == 0 => return,
                 Ok(report) => {
@@ -537,7 +580,7 @@ impl Driver {
                     }
                 }
                 Err(e) => {
-                    self.stats.serious.push(format!("draining the change-tracker queue: {e:#}"));
+                    self.stats.serious.push(format!("draining the {} queue: {e:#}", queue.as_str()));
                     return;
                 }
             }

@@ -16,7 +16,7 @@ use oms_core::http::auth::{AuthMode, LocalJwt};
 use oms_core::http::{self, AppState};
 use oms_core::jobs::{batch, dispatch};
 use oms_core::ports::QueueName;
-use oms_core::service::demo;
+use oms_core::service::{backlog, demo};
 use oms_core::telemetry;
 use tokio::sync::watch;
 
@@ -34,6 +34,24 @@ enum Command {
         /// Do not load the demo tenant's locations, stock and orders.
         #[arg(long)]
         no_demo: bool,
+    },
+    /// Generate a backlog of open orders (with locations and stock) to mass allocate, into the
+    /// data folder; the server may be running.
+    Backlog {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        #[arg(long, default_value_t = 10_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 100)]
+        locations: usize,
+        #[arg(long, default_value_t = 200)]
+        items: usize,
+        /// Order ids are <prefix><n>.
+        #[arg(long, default_value = "BL-")]
+        prefix: String,
+        /// Stock as a percentage of each item's demand.
+        #[arg(long, default_value_t = 97)]
+        stock_percent: u32,
     },
     /// Print a token signed with the local secret.
     MintToken {
@@ -62,6 +80,27 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command.unwrap_or(Command::Serve { no_demo: false }) {
         Command::Serve { no_demo } => serve(config, !no_demo).await,
+        Command::Backlog { tenant, orders, locations, items, prefix, stock_percent } => {
+            let deps = Deps::from_config(&config).await?;
+            let spec = backlog::BacklogSpec {
+                tenant: TenantId::parse(&tenant)?,
+                orders,
+                locations,
+                items,
+                prefix,
+                stock_percent,
+            };
+            let started = std::time::Instant::now();
+            let report = backlog::load(&deps, &spec).await?;
+            println!(
+                "backlog for tenant {tenant}: {} orders ({} units), {locations} locations, {} stock rows, in {:.1?}",
+                report.orders,
+                report.units,
+                report.stock_rows,
+                started.elapsed()
+            );
+            Ok(())
+        }
         Command::MintToken { tenant, user, scope, ttl_hours } => {
             let jwt = LocalJwt::new(&local_secret(&config)?);
             let all: Vec<&str> = permission::ALL.iter().map(|(name, _)| *name).collect();
@@ -144,9 +183,10 @@ async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    let visibility = queue_visibility()?;
     if let Some(queue) = deps.embedded_queue.clone() {
         for name in QueueName::ALL {
-            tasks.push(tokio::spawn(drain_forever(deps.clone(), queue.clone(), name, stop_rx.clone())));
+            tasks.push(tokio::spawn(drain_forever(deps.clone(), queue.clone(), name, visibility, stop_rx.clone())));
         }
     }
     for spec in catalog::FUNCTIONS {
@@ -194,15 +234,29 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// How long a received message stays hidden before it is delivered again (after a crash, the
+/// messages a killed server had received come back after this): `OMS_QUEUE_VISIBILITY_SECONDS`,
+/// default 30, like the SQS queues' 6 x the consumer's timeout.
+fn queue_visibility() -> anyhow::Result<Duration> {
+    match std::env::var("OMS_QUEUE_VISIBILITY_SECONDS") {
+        Ok(text) if !text.trim().is_empty() => match text.trim().parse::<u64>() {
+            Ok(seconds) if (1..=43_200).contains(&seconds) => Ok(Duration::from_secs(seconds)),
+            _ => anyhow::bail!("OMS_QUEUE_VISIBILITY_SECONDS must be a whole number of seconds from 1 to 43200"),
+        },
+        _ => Ok(Duration::from_secs(30)),
+    }
+}
+
 /// Feeds the embedded queue into the same batch handler the SQS Lambda runs.
 async fn drain_forever(
     deps: Deps,
     queue: Arc<oms_core::queue::embedded::EmbeddedQueue>,
     name: QueueName,
+    visibility: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        let report = batch::drain_once(queue.as_ref(), name, Duration::from_secs(30), |message| {
+        let report = batch::drain_once(queue.as_ref(), name, visibility, |message| {
             let deps = deps.clone();
             async move { dispatch::consume_one(&deps, name, message).await }
         })

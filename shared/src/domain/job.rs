@@ -388,7 +388,7 @@ impl Record for JobExecution {
 }
 
 /// What happened to one order in a mass allocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum OrderOutcome {
     /// Every outstanding unit is allocated (or, in a dry run, could be).
@@ -435,5 +435,59 @@ pub fn parse_mass_action(value: Option<&str>) -> Result<&'static str, OmsError> 
             Err(OmsError::validation("MassAction", format!("unknown mass action {other:?}; expected Allocate")))
         }
         None => Err(OmsError::validation("MassAction", "is required: \"Allocate\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn job() -> JobExecution {
+        let at = Utc.with_ymd_and_hms(2021, 9, 22, 9, 15, 57).unwrap();
+        let tenant = TenantId::parse("ecomorg").unwrap();
+        let user = UserId::parse("admin@ecomorg.com").unwrap();
+        JobExecution::start(JobType::OrderMassAction, "js6901488094841529834525158".into(), &tenant, &user, at, vec![])
+    }
+
+    #[test]
+    fn a_unique_job_id_should_be_shaped_like_the_seeds() {
+        assert_eq!(
+            job().unique_job_id,
+            "ecomorg::X::orderMassActionJob::js6901488094841529834525158::order::21-09-22 09:15:57::ADHOC"
+        );
+        assert_eq!(job().purge_date, job().created_timestamp + Duration::days(5));
+    }
+
+    #[test]
+    fn when_half_the_orders_are_processed_should_show_half_and_estimate_the_end_linearly() {
+        let mut running = job();
+        running.planning_done = true;
+        running.total_msg_count = 100;
+        running.success_msg_count = 40;
+        running.failure_msg_count = 10;
+        let view = running.view(running.start_time + Duration::seconds(30));
+        assert_eq!(view.completion_percentage, Some(50));
+        assert_eq!(view.display_status, "50 of 100 records processed");
+        assert_eq!(view.estimated_completion_time, millis(running.start_time + Duration::seconds(60)));
+        assert_eq!(view.incomplete_msg_count, None);
+    }
+
+    #[test]
+    fn when_a_job_is_aborted_should_count_what_was_not_processed_as_incomplete() {
+        let mut aborted = job();
+        aborted.status = JobStatus::Aborted;
+        aborted.total_msg_count = 250;
+        aborted.success_msg_count = 100;
+        let view = aborted.view(aborted.start_time);
+        assert_eq!(view.incomplete_msg_count, Some(150));
+        assert_eq!(serde_json::to_value(view.status).unwrap(), "aborted");
+    }
+
+    #[test]
+    fn a_mass_action_should_be_allocate_in_any_case_and_nothing_else() {
+        assert_eq!(parse_mass_action(Some("allocate")).unwrap(), "Allocate");
+        assert_eq!(parse_mass_action(Some("Release")).unwrap_err().field(), Some("MassAction"));
+        assert_eq!(parse_mass_action(None).unwrap_err().field(), Some("MassAction"));
     }
 }

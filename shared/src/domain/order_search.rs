@@ -87,3 +87,43 @@ pub fn all_status_ranges() -> Vec<Option<(u32, u32)>> {
 pub fn ranges_to_search(query: &Expr) -> Vec<Option<(u32, u32)>> {
     all_status_ranges().into_iter().filter(|range| query.eval(&BucketProbe(*range)) != Truth::False).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::query::parse;
+
+    const SEED: &str = "((MaxFulfillmentStatusId=1500 AND MinFulfillmentStatusId=1500) OR (MaxFulfillmentStatusId=1000 AND MinFulfillmentStatusId=1000) OR (MaxFulfillmentStatusId=1500 AND MinFulfillmentStatusId<1500) OR (MaxFulfillmentStatusId=2000 AND MinFulfillmentStatusId<2000) OR (MaxFulfillmentStatusId=3000 AND MinFulfillmentStatusId<3000))";
+
+    #[test]
+    fn when_the_seed_query_is_searched_should_read_only_the_buckets_it_can_match() {
+        let ranges = ranges_to_search(&parse(SEED, &ORDER_SCHEMA).unwrap());
+        assert_eq!(
+            ranges,
+            vec![
+                Some((1000, 1000)),
+                Some((1000, 1500)),
+                Some((1000, 2000)),
+                Some((1000, 3000)),
+                Some((1500, 1500)),
+                Some((1500, 2000)),
+                Some((1500, 3000)),
+                Some((2000, 3000)),
+            ]
+        );
+    }
+
+    #[test]
+    fn when_a_query_names_no_status_should_read_every_bucket() {
+        let ranges = ranges_to_search(&parse("OrderTypeId=Web", &ORDER_SCHEMA).unwrap());
+        assert_eq!(ranges, all_status_ranges());
+        assert!(ranges.contains(&None) && ranges.contains(&Some((9000, 9000))));
+        assert!(!ranges.contains(&Some((1000, 9000))), "canceled units count only when all are");
+    }
+
+    #[test]
+    fn when_the_status_is_pinned_should_read_one_bucket() {
+        let query = parse("MaxFulfillmentStatusId=1000 AND MinFulfillmentStatusId=1000", &ORDER_SCHEMA).unwrap();
+        assert_eq!(ranges_to_search(&query), vec![Some((1000, 1000))]);
+    }
+}

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::catalog::{self, Route};
 use crate::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
 use crate::domain::inventory::SupplyRequest;
+use crate::domain::job::JobExecutionView;
 use crate::domain::location::{LocationResponse, UpsertLocationRequest};
 use crate::domain::order::SaveOrderRequest;
 use crate::domain::order_view::OrderResponse;
@@ -23,8 +24,11 @@ use crate::http::allocation::{ExplainResponse, ReallocateResponse, ReconcileRequ
 use crate::http::envelope::{self, ErrorDetail, ManhattanError, ManhattanOk};
 use crate::http::inventory::{AvailabilityResponse, SupplyResponse};
 use crate::service::allocation::{AllocationSettings, QueryRequest, SettingsRequest};
+use crate::service::jobs::{ResultsPage, SearchRequest, StatusRequest};
+use crate::service::mass_allocate::{MassActionAccepted, MassActionRequest};
 use crate::service::reconcile::ReconcileReport;
 use crate::service::stock::{ShardCountRequest, StockShardsResponse};
+use crate::service::troubleshooting::{LogLevelRequest, LoggerLevel};
 
 /// Name of the bearer JWT security scheme every operation requires.
 pub const SECURITY_SCHEME: &str = "bearerAuth";
@@ -265,6 +269,64 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             not_found: false,
             conflict: true,
         },
+        "order-mass-action" => RouteDoc {
+            summary: "Mass action (mass allocate)",
+            description: "Starts an asynchronous job that allocates every order the Query selects (the search query language: AND, OR, parentheses, =, !=, <, <=, >, >=, IN (...), on MaxFulfillmentStatusId, MinFulfillmentStatusId, OrderId, OrderTypeId, IsConfirmed, CreatedTimestamp, UpdatedTimestamp, DoNotReleaseBefore, ...). One InProgress mass action per tenant: another is refused with 409 naming it. DryRun runs the job without reserving anything; Strategy overrides the tenant's for this run.",
+            request: Some((s.of::<MassActionRequest>(), true)),
+            example: Some(
+                json!({"Query": "((MaxFulfillmentStatusId=1500 AND MinFulfillmentStatusId=1500) OR (MaxFulfillmentStatusId=1000 AND MinFulfillmentStatusId=1000))", "MassAction": "Allocate"}),
+            ),
+            success: vec![(
+                200,
+                "The job was recorded: its JobScheduleId",
+                s.envelope::<MassActionAccepted>("MassAction"),
+            )],
+            not_found: false,
+            conflict: true,
+        },
+        "job-execution-search" => RouteDoc {
+            summary: "Search job executions",
+            description: "Job executions (mass actions, scheduled jobs' runs) matching the Query (e.g. JobTypeId=orderMassActionJob, JobScheduleId=js...), sorted and paged.",
+            request: Some((s.of::<SearchRequest>(), false)),
+            example: Some(
+                json!({"Query": "JobTypeId=orderMassActionJob", "Sort": [{"attribute": "CreatedTimestamp", "direction": "desc"}]}),
+            ),
+            success: vec![(200, "The matching executions", {
+                s.of::<JobExecutionView>();
+                s.named::<ManhattanOk<Vec<JobExecutionView>>>("JobExecutionsEnvelope")
+            })],
+            not_found: false,
+            conflict: false,
+        },
+        "job-execution-abort" => RouteDoc {
+            summary: "Abort a job execution",
+            description: "Sets an InProgress job's Status to aborted (the only status that can be set): chunks not yet processed stay unprocessed, and a new mass action is accepted. The id is the URL-encoded UniqueJobId; PUT and POST both work.",
+            request: Some((s.of::<StatusRequest>(), true)),
+            example: Some(json!({"Status": "aborted"})),
+            success: vec![(200, "The execution as aborted", s.envelope::<JobExecutionView>("JobExecution"))],
+            not_found: true,
+            conflict: true,
+        },
+        "job-execution-results" => RouteDoc {
+            summary: "Per-order results of a job",
+            description: "Each order the job processed, with its outcome (allocated, partial, notAllocated, failed) and, when not fully allocated, the reasons line by line. Paged: pass the answer's NextCursor as `cursor`; `limit` 1 to 1,000 (default 100).",
+            request: None,
+            example: None,
+            success: vec![(200, "A page of results", s.envelope::<ResultsPage>("JobResults"))],
+            not_found: true,
+            conflict: false,
+        },
+        "component-log-level" => RouteDoc {
+            summary: "Set a component log level",
+            description: "Stores the level of a logger for the tenant, for every function: the allocation logger (com.manh.cp.app.logging.logger.allocation.OrderAllocationLogger) at TRACE or DEBUG writes one JSON log line per allocation decision with every candidate location and reason; INFO turns it off.",
+            request: Some((s.of::<LogLevelRequest>(), true)),
+            example: Some(
+                json!({"loggerName": "com.manh.cp.app.logging.logger.allocation.OrderAllocationLogger", "logLevel": "TRACE"}),
+            ),
+            success: vec![(200, "The level as stored", s.envelope::<LoggerLevel>("LogLevel"))],
+            not_found: false,
+            conflict: false,
+        },
         _ => return None,
     };
     Some(doc)
@@ -350,6 +412,8 @@ const ALLOCATION_IDS_PATTERN: &str = "^[0-9a-fA-F]{24}(,[0-9a-fA-F]{24})*$";
 
 fn path_param_schema(name: &str) -> Schema {
     match name {
+        "uniqueJobId" => string_schema(Some(1), Some(512), None),
+        "jobScheduleId" => string_schema(Some(3), Some(64), Some("^js[0-9]+$")),
         "allocationId" => string_schema(Some(24), Some(24), Some(ALLOCATION_ID_PATTERN)),
         "allocationIds" => string_schema(Some(24), None, Some(ALLOCATION_IDS_PATTERN)),
         _ => string_schema(Some(1), Some(crate::domain::ids::MAX_ID_CHARS), Some(crate::domain::ids::KEY_ID_PATTERN)),
@@ -363,6 +427,8 @@ fn path_param_example(name: &str) -> Value {
         "orderId" => "O-1001",
         "LocationId" => "DC-ATL",
         "ItemId" => "SKU-1",
+        "uniqueJobId" => "demo::X::orderMassActionJob::js17952000000000000000001::order::26-11-24 01:00:00::ADHOC",
+        "jobScheduleId" => "js17952000000000000000001",
         _ => "1",
     })
 }
@@ -374,6 +440,8 @@ fn path_param_description(name: &str) -> &'static str {
         "orderId" => "The order id.",
         "LocationId" => "The location id.",
         "ItemId" => "The item (SKU) id.",
+        "uniqueJobId" => "A job execution's UniqueJobId, URL-encoded.",
+        "jobScheduleId" => "A job's JobScheduleId (js and digits).",
         _ => "An id.",
     }
 }
@@ -452,6 +520,8 @@ fn tag_of(path: &str) -> &'static str {
         "orders"
     } else if path.starts_with("/inventory/") {
         "inventory"
+    } else if path.starts_with("/scheduler/") {
+        "scheduler"
     } else {
         "allocation"
     }
@@ -473,12 +543,18 @@ pub fn document() -> OpenApi {
     let mut schemas = Schemas::default();
     let mut paths = Paths::new();
     for (name, route) in catalog::routes() {
-        let Some(method) = method_of(route.method) else {
-            tracing::error!(function = name, method = route.method, "no OpenAPI method for this catalog route");
-            continue;
-        };
-        let op = operation(name, &route, &mut schemas);
-        paths.add_path_operation(route.path, vec![method], op);
+        for (n, verb) in route.methods().enumerate() {
+            let Some(method) = method_of(verb) else {
+                tracing::error!(function = name, method = verb, "no OpenAPI method for this catalog route");
+                continue;
+            };
+            let mut op = operation(name, &route, &mut schemas);
+            if n > 0 {
+                // Operation ids are unique: the second method of a route gets its own.
+                op.operation_id = Some(format!("{name}-{}", verb.to_ascii_lowercase()));
+            }
+            paths.add_path_operation(route.path, vec![method], op);
+        }
     }
     let bearer = HttpBuilder::new()
         .scheme(HttpAuthScheme::Bearer)

@@ -34,11 +34,14 @@ fn parse<T: serde::de::DeserializeOwned>(message: &SqsMessageIn, what: &str) -> 
     serde_json::from_str(&message.body).map_err(|e| MessageFailure::new(format!("not a {what} message: {e}")))
 }
 
-/// A change-tracker message becomes its tracker record; a body that is not one fails alone.
+/// A change-tracker message becomes its tracker records (one, or one per change of a batch);
+/// a body that is not one fails alone.
 async fn record_change(deps: &Deps, message: SqsMessageIn) -> Result<(), MessageFailure> {
-    let change: change_tracker::ChangeTrackerMessage = serde_json::from_str(&message.body)
-        .map_err(|e| MessageFailure::new(format!("not a change tracker message: {e}")))?;
-    change_tracker::record_change(deps, &change).await?;
+    let message: change_tracker::TrackerMessage = parse(&message, "change tracker")?;
+    let writes = message.changes().iter().map(|change| change_tracker::record_change(deps, change));
+    for written in futures::future::join_all(writes).await {
+        written?;
+    }
     Ok(())
 }
 

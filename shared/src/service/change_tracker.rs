@@ -21,6 +21,31 @@ pub struct ChangeTrackerMessage {
     pub time: DateTime<Utc>,
 }
 
+/// Several changes in one message: a mass allocation's group of orders, committed together,
+/// sends one message instead of one per order (each change still gets its own record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeTrackerBatch {
+    pub changes: Vec<ChangeTrackerMessage>,
+}
+
+/// A change-tracker queue message: one change, or a batch of them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TrackerMessage {
+    Batch(ChangeTrackerBatch),
+    One(ChangeTrackerMessage),
+}
+
+impl TrackerMessage {
+    pub fn changes(&self) -> &[ChangeTrackerMessage] {
+        match self {
+            TrackerMessage::Batch(batch) => &batch.changes,
+            TrackerMessage::One(change) => std::slice::from_ref(change),
+        }
+    }
+}
+
 /// Writes the tracker record of one change. Idempotent: the key is the change's own.
 pub async fn record_change(deps: &Deps, change: &ChangeTrackerMessage) -> Result<(), OmsError> {
     let key = keys::change_tracker(&change.tenant, change.time, &change.order_id, &change.change_id);

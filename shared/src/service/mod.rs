@@ -1,6 +1,7 @@
 //! Use cases: they call the domain and the ports, and know nothing of HTTP or Lambda.
 
 pub mod allocation;
+pub mod backlog;
 pub mod change_tracker;
 pub mod commit;
 pub mod demo;

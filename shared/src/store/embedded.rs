@@ -121,9 +121,21 @@ fn snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> anyhow::Result<
 
 /// What a write does to its item once its condition holds.
 enum Outcome {
-    Save(Item),
+    /// `replaces`: the item exists with the same index entries, so only its body changes (and
+    /// no index page is written). `body`: the item as JSON when the caller serialized it.
+    Save {
+        item: Item,
+        replaces: bool,
+        body: Option<String>,
+    },
     Delete,
     Nothing,
+}
+
+/// The index attributes of an item, to tell whether a write moves it in any index.
+fn index_attrs(item: &Item) -> [Option<&Value>; 6] {
+    let [a, b, c] = Index::ALL;
+    [a.pk_attr(), a.sk_attr(), b.pk_attr(), b.sk_attr(), c.pk_attr(), c.sk_attr()].map(|name| item.get(name))
 }
 
 fn invalid(message: impl Into<String>) -> anyhow::Error {
@@ -210,10 +222,17 @@ fn key_item(key: &Key) -> Item {
     item
 }
 
-fn outcome(op: WriteOp, key: &Key, current: Option<Item>) -> anyhow::Result<Outcome> {
+fn outcome(op: WriteOp, key: &Key, current: Option<Item>, body: Option<String>) -> anyhow::Result<Outcome> {
+    let replaces =
+        |current: &Option<Item>, next: &Item| current.as_ref().is_some_and(|c| index_attrs(c) == index_attrs(next));
     Ok(match op {
-        WriteOp::Put { item, .. } => Outcome::Save(item),
-        WriteOp::Update { update, .. } => Outcome::Save(apply_update(key, current, update)?),
+        WriteOp::Put { item, .. } => Outcome::Save { replaces: replaces(&current, &item), item, body },
+        WriteOp::Update { update, .. } => {
+            let existed = current.as_ref().map(|c| index_attrs(c).map(|v| v.cloned()));
+            let item = apply_update(key, current, update)?;
+            let replaces = existed.is_some_and(|before| before == index_attrs(&item).map(|v| v.cloned()));
+            Outcome::Save { item, replaces, body: None }
+        }
         WriteOp::Delete { .. } => Outcome::Delete,
         WriteOp::Check { .. } => Outcome::Nothing,
     })
@@ -246,7 +265,16 @@ fn index_key(item: &Item, index: Index) -> anyhow::Result<(Option<&str>, Option<
 
 fn store(conn: &Connection, key: &Key, outcome: &Outcome) -> anyhow::Result<()> {
     match outcome {
-        Outcome::Save(item) => {
+        Outcome::Save { item, replaces: true, body } => {
+            // Same row, same index entries: rewrite the body alone.
+            let body = match body {
+                Some(body) => std::borrow::Cow::Borrowed(body.as_str()),
+                None => std::borrow::Cow::Owned(serde_json::to_string(item)?),
+            };
+            conn.prepare_cached("UPDATE items SET body = ?3 WHERE pk = ?1 AND sk = ?2")?
+                .execute(params![key.pk, key.sk, body])?;
+        }
+        Outcome::Save { item, replaces: false, body } => {
             let (g1pk, g1sk) = index_key(item, Index::Gsi1)?;
             let (g2pk, g2sk) = index_key(item, Index::Gsi2)?;
             let (g3pk, g3sk) = index_key(item, Index::Gsi3)?;
@@ -257,7 +285,10 @@ fn store(conn: &Connection, key: &Key, outcome: &Outcome) -> anyhow::Result<()> 
             .execute(params![
                 key.pk,
                 key.sk,
-                serde_json::to_string(item)?,
+                match body {
+                    Some(body) => std::borrow::Cow::Borrowed(body.as_str()),
+                    None => std::borrow::Cow::Owned(serde_json::to_string(item)?),
+                },
                 g1pk,
                 g1sk,
                 g2pk,
@@ -282,14 +313,84 @@ fn checked_key(op: &WriteOp) -> anyhow::Result<Key> {
     }
 }
 
+/// A write made ready off the writer thread: a put's item is serialized by its caller, so the
+/// one writer thread spends its time in SQLite, not in JSON.
+struct Prepared {
+    op: WriteOp,
+    body: Option<String>,
+}
+
+fn prepare(op: WriteOp) -> anyhow::Result<Prepared> {
+    let body = match &op {
+        WriteOp::Put { item, .. } => Some(serde_json::to_string(item)?),
+        _ => None,
+    };
+    Ok(Prepared { op, body })
+}
+
+/// The attributes a condition reads.
+fn condition_attrs<'a>(condition: &'a Condition, attrs: &mut Vec<&'a str>) {
+    match condition {
+        Condition::NotExists | Condition::Exists => {}
+        Condition::Equals(name, _) | Condition::AtLeast(name, _) => attrs.push(name),
+        Condition::All(conditions) => conditions.iter().for_each(|c| condition_attrs(c, attrs)),
+    }
+}
+
+/// What a write needs of the item it replaces: all of it for an update (which changes it), only
+/// its index entries and the attributes its condition reads for the others (no JSON parsed).
+fn current_for(conn: &Connection, key: &Key, op: &WriteOp) -> anyhow::Result<Option<Item>> {
+    if matches!(op, WriteOp::Update { .. }) {
+        return load(conn, key);
+    }
+    let mut attrs = Vec::new();
+    if let Some(condition) = condition_of(op) {
+        condition_attrs(condition, &mut attrs);
+    }
+    let mut sql = "SELECT gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk".to_owned();
+    for n in 0..attrs.len() {
+        sql += &format!(", json_type(body, ?{a}), json_extract(body, ?{a})", a = n + 3);
+    }
+    sql += " FROM items WHERE pk = ?1 AND sk = ?2";
+    let paths: Vec<String> = attrs.iter().map(|a| format!("$.\"{a}\"")).collect();
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&key.pk, &key.sk];
+    args.extend(paths.iter().map(|p| p as &dyn rusqlite::ToSql));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(args.as_slice())?;
+    let Some(row) = rows.next()? else { return Ok(None) };
+    let mut item = key_item(key);
+    let [a, b, c] = Index::ALL;
+    for (n, name) in [a.pk_attr(), a.sk_attr(), b.pk_attr(), b.sk_attr(), c.pk_attr(), c.sk_attr()].iter().enumerate() {
+        if let Some(value) = row.get::<_, Option<String>>(n)? {
+            item.insert((*name).into(), Value::String(value));
+        }
+    }
+    for (n, name) in attrs.iter().enumerate() {
+        let kind: Option<String> = row.get(6 + 2 * n)?;
+        let value = match kind.as_deref() {
+            None => continue,
+            Some("null") => Value::Null,
+            Some("true") => Value::Bool(true),
+            Some("false") => Value::Bool(false),
+            Some("integer") => Value::from(row.get::<_, i64>(7 + 2 * n)?),
+            Some("real") => serde_json::Number::from_f64(row.get(7 + 2 * n)?).map_or(Value::Null, Value::Number),
+            Some("text") => Value::String(row.get(7 + 2 * n)?),
+            Some(_) => serde_json::from_str(&row.get::<_, String>(7 + 2 * n)?)?,
+        };
+        item.insert((*name).into(), value);
+    }
+    Ok(Some(item))
+}
+
 /// One conditional write (atomic: it runs as one write of the writer).
-fn write_one(conn: &Connection, op: WriteOp) -> anyhow::Result<Outcome> {
+fn write_one(conn: &Connection, write: Prepared) -> anyhow::Result<Outcome> {
+    let Prepared { op, body } = write;
     let key = checked_key(&op)?;
-    let current = load(conn, &key)?;
+    let current = current_for(conn, &key, &op)?;
     if !condition_of(&op).is_none_or(|c| holds(c, current.as_ref())) {
         return Err(StoreError::ConditionFailed.into());
     }
-    let outcome = outcome(op, &key, current)?;
+    let outcome = outcome(op, &key, current, body)?;
     store(conn, &key, &outcome)?;
     Ok(outcome)
 }
@@ -313,7 +414,11 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
     };
     // The order of the rows: the sort key, then the table key to break ties in an index.
     let order: &[&str] = if query.index.is_some() { &[sk_col, "pk", "sk"] } else { &["sk"] };
-    let mut sql = format!("SELECT body, {} FROM items WHERE {pk_col} = ?", order.join(", "));
+    // A keys-only index returns keys: read the key columns, not the body.
+    let keys_only = query.index.is_some_and(|index| index.projection() == crate::ports::Projection::KeysOnly);
+    let first = if keys_only { "NULL" } else { "body" };
+    let mut sql =
+        format!("SELECT {first}, pk, sk, {pk_col}, {sk_col}, {} FROM items WHERE {pk_col} = ?", order.join(", "));
     let mut args = vec![query.pk];
     match query.sk {
         SkRange::All => {}
@@ -364,13 +469,19 @@ fn run_query(conn: &Connection, query: Query) -> anyhow::Result<Page> {
             more = true;
             break;
         }
-        let body: String = row.get(0)?;
-        let item: Item = serde_json::from_str(&body)?;
-        items.push(match query.index {
-            Some(index) => index.projection().apply(index, item),
-            None => item,
-        });
-        last = (1..=order.len()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
+        let item = match (query.index, keys_only) {
+            (Some(index), true) => {
+                let mut item = Item::new();
+                for (n, name) in [PK, SK, index.pk_attr(), index.sk_attr()].into_iter().enumerate() {
+                    item.insert(name.into(), Value::String(row.get(1 + n)?));
+                }
+                item
+            }
+            (Some(index), false) => index.projection().apply(index, serde_json::from_str(&row.get::<_, String>(0)?)?),
+            (None, _) => serde_json::from_str(&row.get::<_, String>(0)?)?,
+        };
+        items.push(item);
+        last = (5..5 + order.len()).map(|i| row.get(i)).collect::<Result<_, _>>()?;
     }
     let cursor = if more { Some(encode_cursor(&last)?) } else { None };
     Ok(Page { items, cursor })
@@ -398,20 +509,21 @@ impl ItemStore for EmbeddedStore {
     }
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.write(move |conn| write_one(conn, WriteOp::Put { item, condition }).map(|_| ())).await
+        let write = prepare(WriteOp::Put { item, condition }).map_err(store_error)?;
+        self.write(move |conn| write_one(conn, write).map(|_| ())).await
     }
 
     async fn update(&self, key: &Key, update: Update, condition: Option<Condition>) -> Result<Item, StoreError> {
-        let op = WriteOp::Update { key: key.clone(), update, condition };
-        match self.write(move |conn| write_one(conn, op)).await? {
-            Outcome::Save(item) => Ok(item),
+        let write = Prepared { op: WriteOp::Update { key: key.clone(), update, condition }, body: None };
+        match self.write(move |conn| write_one(conn, write)).await? {
+            Outcome::Save { item, .. } => Ok(item),
             Outcome::Delete | Outcome::Nothing => Err(StoreError::Unavailable("update wrote no item".into())),
         }
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {
-        let op = WriteOp::Delete { key: key.clone(), condition };
-        self.write(move |conn| write_one(conn, op).map(|_| ())).await
+        let write = Prepared { op: WriteOp::Delete { key: key.clone(), condition }, body: None };
+        self.write(move |conn| write_one(conn, write).map(|_| ())).await
     }
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
@@ -420,14 +532,15 @@ impl ItemStore for EmbeddedStore {
             // DynamoDB requires an update expression on a transaction's Update.
             return Err(StoreError::Invalid("an update in a transaction needs at least one change".into()));
         }
+        let writes = writes.into_iter().map(prepare).collect::<anyhow::Result<Vec<_>>>().map_err(store_error)?;
         self.write(move |conn| {
             let mut failed = Vec::new();
             let mut outcomes = Vec::new();
-            for (index, op) in writes.into_iter().enumerate() {
+            for (index, Prepared { op, body }) in writes.into_iter().enumerate() {
                 let key = checked_key(&op)?;
-                let current = load(conn, &key)?;
+                let current = current_for(conn, &key, &op)?;
                 if condition_of(&op).is_none_or(|c| holds(c, current.as_ref())) {
-                    outcomes.push((key.clone(), outcome(op, &key, current)?));
+                    outcomes.push((key.clone(), outcome(op, &key, current, body)?));
                 } else {
                     failed.push(index);
                 }

@@ -15,19 +15,25 @@ pub fn free_port() -> u16 {
 }
 
 pub fn start(data: &Path, port: u16) -> Child {
-    launch(data, port, &[], Stdio::piped(), Stdio::piped())
+    launch(data, port, &[], &[], Stdio::piped(), Stdio::piped())
 }
 
 /// Starts `oms-local` with `args` (e.g. `serve --no-demo`), its output appended to
 /// `server.log` in the data folder (a pipe nobody reads would stall it), and waits for `/health`.
 pub fn start_with(data: &Path, port: u16, args: &[&str]) -> Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).unwrap();
-    launch(data, port, args, Stdio::from(log.try_clone().unwrap()), Stdio::from(log))
+    start_with_env(data, port, args, &[])
 }
 
-fn launch(data: &Path, port: u16, args: &[&str], stdout: Stdio, stderr: Stdio) -> Child {
+/// As [`start_with`], with extra environment variables.
+pub fn start_with_env(data: &Path, port: u16, args: &[&str], envs: &[(&str, &str)]) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log")).unwrap();
+    launch(data, port, args, envs, Stdio::from(log.try_clone().unwrap()), Stdio::from(log))
+}
+
+fn launch(data: &Path, port: u16, args: &[&str], envs: &[(&str, &str)], stdout: Stdio, stderr: Stdio) -> Child {
     let child = Command::new(BIN)
         .args(args)
+        .envs(envs.iter().copied())
         .env("OMS_DATA_DIR", data)
         .env("OMS_ADDR", format!("127.0.0.1:{port}"))
         .env_remove("TABLE_NAME")

@@ -13,15 +13,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::{
-    Caller, Deps, OmsResult, StockDeltas, TenantId, apply_plan_to_order, change_tracker_write, deltas_of, demands,
-    documents, inventory, keys, orders, read_availability, reservation,
+    Caller, Deps, OmsResult, StockDeltas, TenantId, apply_plan_to_order, deltas_of, demands, documents, inventory,
+    keys, orders, read_availability, reservation,
 };
 use crate::domain::ids::{ItemId, LocationId, OrderId};
 use crate::domain::job::OrderOutcome;
 use crate::domain::location::Location;
 use crate::domain::order::Order;
 use crate::domain::sourcing::{self, Availability, Demand, Plan, Strategy};
-use crate::ports::{Condition, Item, Key, Query, StoreError, Update, WriteOp};
+use crate::ports::{Condition, Item, Key, Query, QueueName, StoreError, Update, WriteOp};
+use crate::service::change_tracker::{ChangeTrackerBatch, ChangeTrackerMessage};
 use crate::service::{commit, outbox, stock, troubleshooting};
 use crate::store::entity;
 
@@ -61,11 +62,12 @@ pub enum Planned {
     Raced(OrderId),
 }
 
-/// One order's share of a group: its writes besides the stock, and the stock it takes.
+/// One order's share of a group: its writes besides the stock, its change for the tracker (when
+/// the order changed), and the stock it takes.
 struct Pending {
     plan: OrderPlan,
     writes: Vec<WriteOp>,
-    messages: Vec<outbox::OutboxMessage>,
+    changed: Option<ChangeTrackerMessage>,
     deltas: StockDeltas,
 }
 
@@ -117,7 +119,8 @@ pub async fn allocate_many(
     let mut planned = Vec::new();
     let mut group: Vec<Pending> = Vec::new();
     for next in pending {
-        let writes = |g: &[Pending]| g.iter().map(|p| p.writes.len() + p.deltas.len()).sum::<usize>();
+        // Each order's writes and stock rows, and the group's one change-tracker record.
+        let writes = |g: &[Pending]| g.iter().map(|p| p.writes.len() + p.deltas.len()).sum::<usize>() + 1;
         if !group.is_empty()
             && (group.len() >= settings.group
                 || writes(&group) + writes(std::slice::from_ref(&next)) > commit::capacity())
@@ -197,8 +200,8 @@ fn describe(
     }
 }
 
-/// The writes of one order: its documents and the order (not in a dry run), its change-tracker
-/// record, and the caller's extra writes.
+/// The writes of one order: its documents and the order (not in a dry run), and the caller's
+/// extra writes; its change for the tracker goes in its group's one message.
 #[allow(clippy::too_many_arguments)]
 fn pend(
     deps: &Deps,
@@ -217,7 +220,7 @@ fn pend(
         }
     }
     let mut writes = Vec::new();
-    let mut messages = Vec::new();
+    let mut changed = None;
     if !dry_run {
         let mut next = order.clone();
         apply_plan_to_order(&mut next, plan)?;
@@ -235,13 +238,16 @@ fn pend(
             }
             let guard = Condition::version_is(order.version);
             writes.push(WriteOp::Put { item: orders::order_item(&caller.tenant, &next)?, condition: Some(guard) });
-            let (tracker, message) = change_tracker_write(deps, &caller.tenant, &order.order_id);
-            writes.push(tracker);
-            messages.push(message);
+            changed = Some(ChangeTrackerMessage {
+                tenant: caller.tenant.clone(),
+                order_id: order.order_id.clone(),
+                change_id: deps.ids.new_id(),
+                time: deps.clock.now(),
+            });
         }
     }
     writes.extend(extra(&order_plan));
-    Ok(Pending { plan: order_plan, writes, messages, deltas })
+    Ok(Pending { plan: order_plan, writes, changed, deltas })
 }
 
 /// Commits a group in one transaction: the merged stock writes and every order's writes.
@@ -253,7 +259,8 @@ async fn commit_group(
     simulated: &Simulated,
     shard_settings: &stock::ShardSettings,
 ) -> OmsResult<Vec<Planned>> {
-    let raced = |group: Vec<Pending>| group.into_iter().map(|p| Planned::Raced(p.plan.order_id)).collect::<Vec<_>>();
+    let raced = |plans: Vec<OrderPlan>| plans.into_iter().map(|p| Planned::Raced(p.order_id)).collect::<Vec<_>>();
+    let changed: Vec<ChangeTrackerMessage> = group.iter().filter_map(|p| p.changed.clone()).collect();
     let mut deltas = StockDeltas::new();
     for pending in &group {
         for (row, units) in &pending.deltas {
@@ -265,23 +272,33 @@ async fn commit_group(
         Some(job) => simulated_writes(tenant, job, &deltas, simulated),
         None => match stock::moves_for(deps, tenant, &deltas, shard_settings.clone()).await? {
             Some(stock) => stock.moves.iter().map(|m| reservation(tenant, m, m.delta, now)).collect(),
-            None => return Ok(raced(group)),
+            None => return Ok(raced(group.into_iter().map(|p| p.plan).collect())),
         },
     };
-    for pending in &group {
-        writes.extend(pending.writes.iter().cloned());
+    let mut plans = Vec::with_capacity(group.len());
+    for pending in group {
+        writes.extend(pending.writes);
+        plans.push(pending.plan);
+    }
+    // One change-tracker message for the group: one outbox record, one queue message.
+    let changes: Vec<ChangeTrackerMessage> = changed;
+    let mut messages = Vec::new();
+    if !changes.is_empty() {
+        let body = outbox::body(&ChangeTrackerBatch { changes });
+        let (write, message) = outbox::record(deps, tenant, QueueName::ChangeTracker, body, now);
+        writes.push(write);
+        messages.push(message);
     }
     if writes.len() > commit::capacity() {
         // Sharded stock split over more rows than planned: the caller retries order by order.
-        return Ok(raced(group));
+        return Ok(raced(plans));
     }
     match commit::transact(deps, writes).await {
         Ok(()) => {
-            let messages = group.iter().flat_map(|p| p.messages.iter().cloned()).collect();
             outbox::deliver(deps, messages).await;
-            Ok(group.into_iter().map(|p| Planned::Done(p.plan)).collect())
+            Ok(plans.into_iter().map(Planned::Done).collect())
         }
-        Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => Ok(raced(group)),
+        Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => Ok(raced(plans)),
         Err(e) => Err(e.into()),
     }
 }

@@ -10,6 +10,7 @@ use crate::deps::Deps;
 use crate::domain::ids::{OrderId, TenantId};
 use crate::domain::job::{JobStatus, counter};
 use crate::domain::order_search::ranges_to_search;
+use crate::domain::query::Literal;
 use crate::error::OmsResult;
 use crate::keys;
 use crate::ports::{Condition, Index, Key, Query, QueueName, StoreError, Update, WriteOp};
@@ -33,6 +34,20 @@ fn partitions(tenant: &TenantId, inputs: &JobInputs) -> Vec<String> {
         .collect()
 }
 
+/// The keys of the orders the query pins by id (`OrderId=...`, `OrderId IN (...)`), when it
+/// pins at most a page of them.
+fn named_orders(tenant: &TenantId, inputs: &JobInputs) -> Option<Vec<Key>> {
+    let pinned = inputs.query.pinned_values("OrderId")?;
+    if pinned.len() > PAGE_ORDERS {
+        return None;
+    }
+    let ids = pinned.iter().filter_map(|value| match value {
+        Literal::Text(id) => OrderId::parse_at("OrderId", id).ok(),
+        _ => None,
+    });
+    Some(ids.map(|id| keys::order(tenant, &id)).collect())
+}
+
 /// Handles one plan message.
 #[tracing::instrument(skip_all, fields(job = %message.job_schedule_id, page = message.page))]
 pub async fn plan_page(deps: &Deps, message: &PlanMessage) -> OmsResult<()> {
@@ -46,9 +61,11 @@ pub async fn plan_page(deps: &Deps, message: &PlanMessage) -> OmsResult<()> {
         return Ok(());
     }
     let inputs = JobInputs::of(&job)?;
-    let partitions = partitions(tenant, &inputs);
+    // A query that names its orders (`OrderId IN (...)`) reads them, not the index.
+    let named = named_orders(tenant, &inputs);
+    let partitions = if named.is_some() { Vec::new() } else { partitions(tenant, &inputs) };
     let mut at = message.cursor.clone().unwrap_or(PlanCursor { partition: 0, inner: None });
-    let mut listed: Vec<Key> = Vec::new();
+    let mut listed: Vec<Key> = named.unwrap_or_default();
     while at.partition < partitions.len() && listed.len() < PAGE_ORDERS {
         let query = Query::partition(partitions[at.partition].clone())
             .on(Index::Gsi3)

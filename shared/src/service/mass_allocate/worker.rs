@@ -40,6 +40,7 @@ pub async fn process_chunk(deps: &Deps, message: &ChunkMessage) -> OmsResult<()>
     if deps.store.get(&keys::job_chunk(tenant, id, &message.chunk)).await?.is_some() {
         return complete_if_done(deps, tenant, id).await;
     }
+    let started = std::time::Instant::now();
     let inputs = JobInputs::of(&job)?;
     let strategy = match inputs.strategy {
         Some(strategy) => strategy,
@@ -54,6 +55,7 @@ pub async fn process_chunk(deps: &Deps, message: &ChunkMessage) -> OmsResult<()>
     let caller = Caller::for_job(tenant.clone(), job.user.clone());
 
     let mut pending = without_results(deps, tenant, id, &message.orders).await?;
+    let prepared = started.elapsed();
     for attempt in 0..ATTEMPTS {
         if pending.is_empty() {
             break;
@@ -91,8 +93,17 @@ pub async fn process_chunk(deps: &Deps, message: &ChunkMessage) -> OmsResult<()>
         let reason = "allocation kept losing races with other changes of its stock or order; allocate it again";
         write_failed(deps, tenant, id, &message.chunk, order, reason).await?;
     }
+    let allocated = started.elapsed();
     count_chunk(deps, tenant, &job, message).await?;
-    complete_if_done(deps, tenant, id).await
+    complete_if_done(deps, tenant, id).await?;
+    tracing::debug!(
+        orders = message.orders.len(),
+        prepared_ms = prepared.as_millis() as u64,
+        allocated_ms = allocated.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "chunk processed"
+    );
+    Ok(())
 }
 
 /// The orders among `orders` that have no result in the job yet.
