@@ -5,7 +5,7 @@
 //! also runs in process against the DynamoDB/SQS emulator on a smaller backlog.
 //!
 //! `cargo bench -p local --bench mass_allocate` (ORDERS=n, SINGLE=n, DYNAMO_ORDERS=n to change
-//! the counts; defaults 100,000, 5,000 and 2,000).
+//! the counts; defaults 100,000, 5,000 and 2,000; ORDERS=0 runs only the emulator part).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -222,7 +222,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    embedded(env_count("ORDERS", 100_000), env_count("SINGLE", 5_000)).await;
+    match env_count("ORDERS", 100_000) {
+        0 => println!("local server: skipped (ORDERS=0)"),
+        orders => embedded(orders, env_count("SINGLE", 5_000)).await,
+    }
     match std::env::var("OMS_TEST_DYNAMODB_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => dynamodb(&endpoint, env_count("DYNAMO_ORDERS", 2_000)).await,
         _ => println!("DynamoDB emulator: skipped (OMS_TEST_DYNAMODB_ENDPOINT not set)"),

@@ -78,7 +78,7 @@ pub async fn allocate_many(
     caller: &Caller,
     ids: &[OrderId],
     settings: &BatchSettings,
-    extra: &(dyn Fn(&OrderPlan) -> Vec<WriteOp> + Sync),
+    extra: &(dyn Fn(&OrderPlan) -> OmsResult<Vec<WriteOp>> + Sync),
 ) -> OmsResult<Vec<Planned>> {
     let tenant = &caller.tenant;
     let order_keys: Vec<Key> = ids.iter().map(|id| keys::order(tenant, id)).collect();
@@ -211,7 +211,7 @@ fn pend(
     order_plan: OrderPlan,
     dry_run: bool,
     by_id: &HashMap<LocationId, &Location>,
-    extra: &(dyn Fn(&OrderPlan) -> Vec<WriteOp> + Sync),
+    extra: &(dyn Fn(&OrderPlan) -> OmsResult<Vec<WriteOp>> + Sync),
 ) -> OmsResult<Pending> {
     let mut deltas = StockDeltas::new();
     for line in &plan.lines {
@@ -246,7 +246,7 @@ fn pend(
             });
         }
     }
-    writes.extend(extra(&order_plan));
+    writes.extend(extra(&order_plan)?);
     Ok(Pending { plan: order_plan, writes, changed, deltas })
 }
 

@@ -91,7 +91,8 @@ pub async fn plan_page(deps: &Deps, message: &PlanMessage) -> OmsResult<()> {
         }
     }
     // In index order, so chunks hold neighbours (oldest first within a bucket).
-    matching.sort_by_key(|(key, _)| listed.iter().position(|k| k == key));
+    let position: std::collections::HashMap<&Key, usize> = listed.iter().enumerate().map(|(n, k)| (k, n)).collect();
+    matching.sort_by_key(|(key, _)| position.get(key).copied());
     let ids: Vec<OrderId> = matching.into_iter().map(|(_, id)| id).collect();
 
     let now = deps.clock.now();

@@ -62,7 +62,7 @@ pub async fn process_chunk(deps: &Deps, message: &ChunkMessage) -> OmsResult<()>
         }
         let settings = BatchSettings { group: if attempt == 0 { settings.group } else { 1 }, ..settings.clone() };
         let now = deps.clock.now();
-        let result_write = |plan: &OrderPlan| vec![result_put(tenant, id, &message.chunk, plan, now)];
+        let result_write = |plan: &OrderPlan| Ok(vec![result_put(tenant, id, &message.chunk, plan, now)?]);
         let planned = allocation::allocate_many(deps, &caller, &pending, &settings, &result_write).await?;
         let mut raced = Vec::new();
         let mut seen: HashSet<OrderId> = HashSet::new();
@@ -138,7 +138,7 @@ fn result_put(
     chunk: &str,
     plan: &OrderPlan,
     now: chrono::DateTime<chrono::Utc>,
-) -> WriteOp {
+) -> OmsResult<WriteOp> {
     let distance_km =
         (!plan.distances_km.is_empty()).then(|| plan.distances_km.iter().sum::<f64>() / plan.distances_km.len() as f64);
     let result = OrderResult {
@@ -152,15 +152,13 @@ fn result_put(
         reasons: plan.reasons.clone(),
         processed_at: now,
     };
-    // Serializing a result of plain values cannot fail; an empty item would fail its write.
-    let item = result_item(tenant, job, &result).unwrap_or_default();
-    let mut item = item;
+    let mut item = result_item(tenant, job, &result)?;
     // Shipments and their distances in metres, summed when the chunk is counted.
     item.insert("shipments".into(), Value::from(plan.locations.len() as i64));
     let metres: i64 = plan.distances_km.iter().map(|d| (d * 1000.0).round() as i64).sum();
     item.insert("distanceMetres".into(), Value::from(metres));
     item.insert("distances".into(), Value::from(plan.distances_km.len() as i64));
-    WriteOp::Put { item, condition: Some(Condition::NotExists) }
+    Ok(WriteOp::Put { item, condition: Some(Condition::NotExists) })
 }
 
 async fn write_failed(
@@ -192,7 +190,12 @@ async fn write_failed(
 /// only if absent. An order a different chunk processed first is taken out of the total.
 async fn count_chunk(deps: &Deps, tenant: &TenantId, job: &JobExecution, message: &ChunkMessage) -> OmsResult<()> {
     let id = &job.job_schedule_id;
-    let results = results_of(deps, tenant, id, &message.orders).await?;
+    let keys: Vec<Key> = message.orders.iter().map(|o| keys::job_result(tenant, id, o)).collect();
+    let mut results: HashMap<OrderId, (OrderResult, crate::ports::Item)> = HashMap::new();
+    for item in deps.store.batch_get(&keys).await? {
+        let result: OrderResult = entity::from_item(item.clone(), &[entity::VERSION])?;
+        results.insert(result.order_id.clone(), (result, item));
+    }
     let (mut success, mut failure, mut duplicates) = (0i64, 0i64, 0i64);
     let (mut units, mut full, mut partial, mut none) = (0i64, 0i64, 0i64, 0i64);
     let (mut shipments, mut metres, mut distances) = (0i64, 0i64, 0i64);
@@ -202,7 +205,7 @@ async fn count_chunk(deps: &Deps, tenant: &TenantId, job: &JobExecution, message
             duplicates += 1;
             continue;
         }
-        let Some(result) = results.get(order) else { continue };
+        let Some((result, item)) = results.get(order) else { continue };
         if result.chunk != message.chunk {
             duplicates += 1;
             continue;
@@ -218,13 +221,7 @@ async fn count_chunk(deps: &Deps, tenant: &TenantId, job: &JobExecution, message
             OrderOutcome::Partial => partial += 1,
             OrderOutcome::NotAllocated | OrderOutcome::Failed => none += 1,
         }
-    }
-    // The per-result shipment figures, read back from the stored items.
-    let keys: Vec<Key> = message.orders.iter().map(|o| keys::job_result(tenant, id, o)).collect();
-    for item in deps.store.batch_get(&keys).await? {
-        if item.get("chunk").and_then(Value::as_str) != Some(message.chunk.as_str()) {
-            continue;
-        }
+        // The shipment figures stored beside the result.
         let int = |name: &str| item.get(name).and_then(Value::as_i64).unwrap_or(0);
         shipments += int("shipments");
         metres += int("distanceMetres");
