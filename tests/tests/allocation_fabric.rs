@@ -108,11 +108,7 @@ async fn get(app: &TestApp, id: &str) -> Value {
 
 /// (onHand, reserved) of SKU-1 at `location`.
 async fn stock(app: &TestApp, location: &str) -> (i64, i64) {
-    let reply = app.get("/inventory/api/availability/itemId/SKU-1").await;
-    let rows = reply.data()["Locations"].as_array().cloned().unwrap_or_default();
-    rows.iter()
-        .find(|r| r["LocationId"] == location)
-        .map_or((0, 0), |r| (r["OnHand"].as_i64().unwrap(), r["Reserved"].as_i64().unwrap()))
+    app.stock("SKU-1", location).await
 }
 
 async fn assert_no_drift(app: &TestApp) {

@@ -89,11 +89,21 @@ async fn statuses(app: &TestApp, order: &str, line: usize) -> Value {
 
 /// (onHand, reserved) of `item` at `location`.
 async fn stock(app: &TestApp, item: &str, location: &str) -> (i64, i64) {
-    let reply = app.get(&format!("/inventory/api/availability/itemId/{item}")).await;
-    let rows = reply.data()["Locations"].as_array().cloned().unwrap_or_default();
-    rows.iter()
-        .find(|r| r["LocationId"] == location)
-        .map_or((0, 0), |r| (r["OnHand"].as_i64().unwrap(), r["Reserved"].as_i64().unwrap()))
+    app.stock(item, location).await
+}
+
+/// 600 generated open orders of 40 items at 10 locations (three chunks), with `percent` of
+/// their demand in stock.
+async fn load_backlog(app: &TestApp, prefix: &str, percent: u32) {
+    let spec = backlog::BacklogSpec {
+        tenant: TenantId::parse("demo").unwrap(),
+        orders: 600,
+        locations: 10,
+        items: 40,
+        prefix: prefix.into(),
+        stock_percent: percent,
+    };
+    backlog::load(&app.deps, &spec).await.unwrap();
 }
 
 async fn assert_no_drift(app: &TestApp) {
@@ -290,15 +300,7 @@ async fn when_work_is_aborted_between_chunks_should_leave_the_rest_unallocated_a
     // of orders take minutes on the emulator.
     let app = common::spawn_app(common::Backend::Embedded).await.unwrap();
     // 600 open orders with stock for all of them: three chunks of at most 250.
-    let spec = backlog::BacklogSpec {
-        tenant: TenantId::parse("demo").unwrap(),
-        orders: 600,
-        locations: 10,
-        items: 40,
-        prefix: "B-".into(),
-        stock_percent: 100,
-    };
-    backlog::load(&app.deps, &spec).await.unwrap();
+    load_backlog(&app, "B-", 100).await;
     let id = start(&app, json!({"Query": "MaxFulfillmentStatusId=1000", "MassAction": "Allocate"})).await;
     drain_one(&app, QueueName::MassAllocatePlan).await;
     drain_one_message(&app, QueueName::MassAllocateChunk).await;
@@ -324,15 +326,7 @@ async fn when_a_dry_run_backlog_exceeds_the_stock_should_count_each_unit_once_ac
     // of orders take minutes on the emulator.
     let app = common::spawn_app(common::Backend::Embedded).await.unwrap();
     // 600 orders (three chunks) wanting twice the stock there is.
-    let spec = backlog::BacklogSpec {
-        tenant: TenantId::parse("demo").unwrap(),
-        orders: 600,
-        locations: 10,
-        items: 40,
-        prefix: "S-".into(),
-        stock_percent: 50,
-    };
-    backlog::load(&app.deps, &spec).await.unwrap();
+    load_backlog(&app, "S-", 50).await;
     let mut on_hand = 0;
     for item in 0..40 {
         let reply = app.get(&format!("/inventory/api/availability/itemId/BSKU-{item:04}")).await;

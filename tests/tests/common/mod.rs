@@ -196,6 +196,15 @@ impl TestApp {
         self.send(Method::PUT, path, Some(&self.demo_token()), &[], Some(&body.to_string())).await
     }
 
+    /// (onHand, reserved) of `item` at `location`, from its availability.
+    pub async fn stock(&self, item: &str, location: &str) -> (i64, i64) {
+        let reply = self.get(&format!("/inventory/api/availability/itemId/{item}")).await;
+        let rows = reply.data()["Locations"].as_array().cloned().unwrap_or_default();
+        rows.iter()
+            .find(|r| r["LocationId"] == location)
+            .map_or((0, 0), |r| (r["OnHand"].as_i64().unwrap(), r["Reserved"].as_i64().unwrap()))
+    }
+
     /// A call to the fabric-style allocation API: tenant in `x-site-context`.
     pub async fn fabric(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
         let body = body.map(Value::to_string);
