@@ -1,7 +1,6 @@
 //! Logs are JSON lines in Lambda, with the request id on every line a request writes.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use oms_core::config::LogFormat;
@@ -12,29 +11,11 @@ use oms_core::sqlite::SqliteDb;
 use serde_json::Value;
 use tower::ServiceExt;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+mod common;
 
 #[tokio::test]
 async fn when_a_lambda_request_is_handled_should_log_json_lines_carrying_its_request_id() {
-    let captured = Captured::default();
+    let captured = common::CapturedLogs::default();
     let _guard = tracing::subscriber::set_default(oms_core::telemetry::subscriber(LogFormat::Json, captured.clone()));
     let deps = Deps::embedded(SqliteDb::in_memory().unwrap()).unwrap();
     let state = Arc::new(AppState { deps, auth: AuthMode::Authorizer });

@@ -365,7 +365,7 @@ impl<T: Intercept> ItemStore for Intercepted<T> {
 
 /// What a test's logs wrote, kept in memory.
 #[derive(Clone, Default)]
-pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct CapturedLogs(pub Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

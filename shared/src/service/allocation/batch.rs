@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::{
-    Caller, Deps, OmsResult, StockDeltas, TenantId, apply_plan_to_order, deltas_of, demands, documents, inventory,
-    keys, orders, read_availability, reservation,
+    Caller, Deps, OmsResult, StockDeltas, TenantId, apply_plan_to_order, demands, documents, inventory, keys, orders,
+    read_availability, reservation,
 };
 use crate::domain::ids::{ItemId, LocationId, OrderId};
 use crate::domain::job::OrderOutcome;
@@ -226,9 +226,6 @@ fn pend(
         apply_plan_to_order(&mut next, plan)?;
         if next != *order {
             let docs = documents(deps, order, plan, by_id)?;
-            let mut check = StockDeltas::new();
-            deltas_of(&docs, 1, &mut check);
-            debug_assert_eq!(check, deltas);
             next.touch(&caller.user, deps.clock.now());
             for doc in &docs {
                 writes.push(WriteOp::Put {
@@ -260,7 +257,6 @@ async fn commit_group(
     shard_settings: &stock::ShardSettings,
 ) -> OmsResult<Vec<Planned>> {
     let raced = |plans: Vec<OrderPlan>| plans.into_iter().map(|p| Planned::Raced(p.order_id)).collect::<Vec<_>>();
-    let changed: Vec<ChangeTrackerMessage> = group.iter().filter_map(|p| p.changed.clone()).collect();
     let mut deltas = StockDeltas::new();
     for pending in &group {
         for (row, units) in &pending.deltas {
@@ -276,12 +272,13 @@ async fn commit_group(
         },
     };
     let mut plans = Vec::with_capacity(group.len());
+    let mut changes = Vec::new();
     for pending in group {
         writes.extend(pending.writes);
+        changes.extend(pending.changed);
         plans.push(pending.plan);
     }
     // One change-tracker message for the group: one outbox record, one queue message.
-    let changes: Vec<ChangeTrackerMessage> = changed;
     let mut messages = Vec::new();
     if !changes.is_empty() {
         let body = outbox::body(&ChangeTrackerBatch { changes });
