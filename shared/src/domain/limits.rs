@@ -14,6 +14,10 @@ pub const MAX_ORDER_ENTRIES: usize = 100;
 pub const MAX_PAYMENT_METHODS: usize = 20;
 /// Most audit log entries one allocation keeps.
 pub const MAX_AUDIT_LOGS: usize = 100;
+/// Most audit entries one order keeps (the oldest are dropped).
+pub const MAX_ORDER_AUDITS: usize = 20;
+/// Most hold types one order may carry.
+pub const MAX_ORDER_HOLDS: usize = 20;
 /// Largest stored item, in bytes of its JSON form (DynamoDB's limit is 400 KB).
 pub const MAX_ITEM_BYTES: usize = 350_000;
 /// Largest free-form JSON value (an address, a recipient), in bytes of its JSON form.

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod ids;
 pub mod inventory;
 pub mod job;
+pub mod lifecycle;
 pub mod limits;
 pub mod location;
 pub mod order;

@@ -33,8 +33,8 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use request::one_of;
 pub use request::*;
+pub(crate) use request::{bounded_text, one_of, whole_number};
 
 // ---------------------------------------------------------------------------------------------
 // Domain side.
@@ -236,6 +236,9 @@ pub struct OrderLine {
     /// Units per fulfillment status.
     #[serde(rename = "QuantityByStatus")]
     pub quantities: BTreeMap<FulfillmentStatus, u32>,
+    /// Why units of the line were canceled (the last cancel's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_reason_id: Option<String>,
 }
 
 impl OrderLine {
@@ -350,6 +353,65 @@ impl ChargeDetail {
     }
 }
 
+/// Whether a hold stops the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum HoldStatus {
+    Applied,
+    Resolved,
+}
+
+impl HoldStatus {
+    pub const ALL: [HoldStatus; 2] = [HoldStatus::Applied, HoldStatus::Resolved];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            HoldStatus::Applied => "Applied",
+            HoldStatus::Resolved => "Resolved",
+        }
+    }
+
+    pub fn parse_at(field: &str, value: &str) -> Result<Self, OmsError> {
+        one_of(field, value, &Self::ALL, |s| s.id())
+    }
+}
+
+/// A hold on the order (fraud check, payment review, ...): while one is applied, nothing of the
+/// order is released. One entry per hold type; re-applying a resolved type applies it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct Hold {
+    pub hold_type_id: String,
+    pub status_id: HoldStatus,
+    pub resolve_reason_id: Option<String>,
+    pub applied_timestamp: DateTime<Utc>,
+    pub applied_by: UserId,
+    pub resolved_timestamp: Option<DateTime<Utc>>,
+    pub resolved_by: Option<UserId>,
+}
+
+/// One change of the order as its audit trail keeps it: who, when, through which route, and the
+/// modification types that occurred (a line-level type names its lines).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct OrderAudit {
+    /// The order version the change wrote.
+    pub version: u64,
+    pub updated_by: UserId,
+    pub updated_timestamp: DateTime<Utc>,
+    /// What made the change, e.g. `POST /order/api/order/order`.
+    pub source: String,
+    pub mod_types: Vec<AuditModType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditModType {
+    pub mod_type_id: String,
+    /// The lines a line-level type touched; empty for an order-level type.
+    #[schema(value_type = Vec<String>)]
+    pub order_line_ids: Vec<OrderLineId>,
+}
+
 /// A valid order. Its serde form (PascalCase) is the storage form; [`Order::to_response`]
 /// (in `order_view`) is what clients see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -375,6 +437,15 @@ pub struct Order {
     #[serde(rename = "PickupPerson", default, skip_serializing_if = "Vec::is_empty")]
     pub pickup_persons: Vec<PickupPerson>,
     pub payment_status: Option<String>,
+    /// Holds applied and resolved, by hold type.
+    #[serde(rename = "Hold", default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Hold>,
+    /// The most recent changes, oldest first (at most `limits::MAX_ORDER_AUDITS`).
+    #[serde(rename = "OrderAudit", default, skip_serializing_if = "Vec::is_empty")]
+    pub audits: Vec<OrderAudit>,
+    /// Release documents written for the order so far; numbers the next one.
+    #[serde(default)]
+    pub release_count: u32,
     pub created_timestamp: DateTime<Utc>,
     pub updated_timestamp: DateTime<Utc>,
     pub created_by: UserId,

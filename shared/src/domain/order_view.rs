@@ -7,7 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
-use super::order::{Address, ChargeDetail, Invoice, Order, OrderLine, Payment, PaymentMethod, PickupPerson};
+use super::order::{
+    Address, ChargeDetail, Hold, Invoice, Order, OrderAudit, OrderLine, Payment, PaymentMethod, PickupPerson,
+};
 use super::status::FulfillmentStatus;
 
 fn timestamp_millis(ts: &DateTime<Utc>) -> String {
@@ -41,6 +43,10 @@ pub struct OrderResponse {
     /// Who may collect the pickup lines.
     pub pickup_person: Vec<PickupPerson>,
     pub payment_status: Option<PaymentStatusView>,
+    /// Holds applied and resolved; an applied one stops release.
+    pub hold: Vec<Hold>,
+    /// The most recent changes, oldest first: who, when, and the modification types.
+    pub order_audit: Vec<OrderAudit>,
     /// RFC 3339 with milliseconds.
     pub created_timestamp: String,
     /// RFC 3339 with milliseconds.
@@ -74,6 +80,8 @@ pub struct OrderLineView {
     pub min_fulfillment_status_id: Option<&'static str>,
     pub max_fulfillment_status_id: Option<&'static str>,
     pub is_cancelled: bool,
+    /// Why units of the line were canceled.
+    pub cancel_reason_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -183,6 +191,8 @@ impl Order {
             order_charge_detail: self.charges.iter().map(charge_view).collect(),
             pickup_person: self.pickup_persons.clone(),
             payment_status: self.payment_status.clone().map(|id| PaymentStatusView { payment_status_id: id }),
+            hold: self.holds.clone(),
+            order_audit: self.audits.clone(),
             created_timestamp: timestamp_millis(&self.created_timestamp),
             updated_timestamp: timestamp_millis(&self.updated_timestamp),
             created_by: self.created_by.clone(),
@@ -212,6 +222,7 @@ fn line_view(line: &OrderLine) -> OrderLineView {
         min_fulfillment_status_id: line.min_status().map(FulfillmentStatus::id),
         max_fulfillment_status_id: line.max_status().map(FulfillmentStatus::id),
         is_cancelled: line.is_canceled(),
+        cancel_reason_id: line.cancel_reason_id.clone(),
     }
 }
 

@@ -18,6 +18,8 @@ pub enum AuditType {
     Scratch,
     Ship,
     Cancel,
+    /// Units released to the location on a release document.
+    Release,
 }
 
 /// A field an update changed, with the value it had.

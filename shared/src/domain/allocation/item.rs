@@ -98,6 +98,10 @@ pub struct AllocationItem {
     /// Ours: units released when the allocation was cancelled.
     #[serde(default)]
     pub cancelled_quantity: u32,
+    /// Ours: held units released to the location (sent on a release document) and not yet
+    /// shipped. Only these can ship; they cannot be moved to another location.
+    #[serde(default)]
+    pub released_quantity: u32,
 }
 
 impl AllocationItem {
@@ -131,7 +135,13 @@ impl AllocationItem {
             uom: line.uom.clone(),
             reallocated_quantity: 0,
             cancelled_quantity: 0,
+            released_quantity: 0,
         }
+    }
+
+    /// Held units not released to the location yet.
+    pub fn unreleased(&self) -> u32 {
+        self.held().saturating_sub(self.released_quantity)
     }
 
     /// Units held at the allocation's location now.
@@ -168,11 +178,20 @@ impl AllocationItem {
         self.item_status = self.status();
     }
 
-    /// Takes `units` out of the holding. `Err(held)` when fewer are held.
+    /// Takes `units` out of the holding. `Err(n)` when fewer than `units` can be taken that
+    /// way: only released units ship, only unreleased ones move to another allocation, and
+    /// scratching or cancelling takes unreleased units first.
     pub fn take(&mut self, units: u32, how: Taken) -> Result<(), u32> {
-        let held = self.held();
-        if units > held {
-            return Err(held);
+        let takeable = match how {
+            Taken::Shipped => self.released_quantity.min(self.held()),
+            Taken::Reallocated => self.unreleased(),
+            Taken::Scratched | Taken::Cancelled => self.held(),
+        };
+        if units > takeable {
+            return Err(takeable);
+        }
+        if how == Taken::Shipped {
+            self.released_quantity -= units;
         }
         let count = match how {
             Taken::Shipped => &mut self.shipped_quantity,
@@ -181,6 +200,7 @@ impl AllocationItem {
             Taken::Cancelled => &mut self.cancelled_quantity,
         };
         *count += units;
+        self.released_quantity = self.released_quantity.min(self.held());
         self.settle();
         Ok(())
     }
@@ -200,6 +220,7 @@ impl AllocationItem {
             reship_reason_code: None,
             reallocated_quantity: 0,
             cancelled_quantity: 0,
+            released_quantity: 0,
             item_status: ItemStatus::Allocated,
             ..self.clone()
         }
@@ -239,6 +260,8 @@ mod tests {
         let mut item = item(4);
         item.take(1, Taken::Scratched).unwrap();
         assert_eq!((item.held(), item.item_status), (3, ItemStatus::PartiallyAllocated));
+        assert_eq!(item.take(1, Taken::Shipped), Err(0), "nothing is released yet");
+        item.released_quantity = 1;
         item.take(1, Taken::Shipped).unwrap();
         assert_eq!(item.item_status, ItemStatus::PartiallyShipped);
         assert_eq!(item.take(3, Taken::Reallocated), Err(2));
@@ -248,6 +271,7 @@ mod tests {
         scratched.take(2, Taken::Scratched).unwrap();
         assert_eq!(scratched.item_status, ItemStatus::Scratched);
         let mut shipped = self::item(2);
+        shipped.released_quantity = 2;
         shipped.take(2, Taken::Shipped).unwrap();
         assert_eq!(shipped.item_status, ItemStatus::Shipped);
         let mut cancelled = self::item(2);

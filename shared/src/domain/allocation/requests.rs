@@ -117,7 +117,8 @@ pub struct UpdateAllocationRequest {
     pub ship_method: Option<String>,
     pub ship_to_id: Option<String>,
     /// Live statuses only: CANCELLED and REALLOCATED come from cancel and reallocate.
-    /// SHIPPED ships every unit still held; PARTIALLY_SHIPPED needs `items[].shippedQuantity`.
+    /// SHIPPED ships every unit still held, all of which must be released (else 409);
+    /// PARTIALLY_SHIPPED needs `items[].shippedQuantity`, at most the units released.
     #[schema(value_type = Option<AllocationStatus>)]
     pub status_code: Option<String>,
     /// Must equal the stored location: moving goes through reallocate.
@@ -450,9 +451,9 @@ impl UpdateAllocationRequest {
             if let Some(total) = item.shipped_quantity {
                 let units = growth(&f("shippedQuantity"), "shipped", stored.shipped_quantity, total)?;
                 if units > 0 {
-                    stored.take(units, Taken::Shipped).map_err(|held| {
+                    stored.take(units, Taken::Shipped).map_err(|released| {
                         OmsError::Conflict(format!(
-                            "items[{i}].shippedQuantity: line {number} holds {held} units; {units} more cannot ship"
+                            "items[{i}].shippedQuantity: line {number} has {released} units released to the location; {units} more cannot ship (only released units ship: release the order first)"
                         ))
                     })?;
                     entries.push(AuditLog::new(AuditType::Ship, user, now, UPDATE_SOURCE).for_item(stored, units));
@@ -462,6 +463,13 @@ impl UpdateAllocationRequest {
         }
         match status {
             Some(AllocationStatus::Shipped) => {
+                if let Some(stored) = next.items.iter().find(|i| i.unreleased() > 0) {
+                    return Err(OmsError::Conflict(format!(
+                        "statusCode SHIPPED: line {} holds {} units not released to the location yet; only released units ship (release the order first, or ship the released units with PARTIALLY_SHIPPED)",
+                        stored.allocation_line_number,
+                        stored.unreleased()
+                    )));
+                }
                 for stored in &mut next.items {
                     let units = stored.held();
                     if units > 0 {

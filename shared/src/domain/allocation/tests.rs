@@ -227,9 +227,22 @@ fn when_a_scratch_is_bad_should_refuse_naming_the_item_field() {
     assert_eq!(back.apply(&scratched, &user(), Utc::now()).unwrap_err().field(), Some("items[0].scratchQuantity"));
 }
 
+/// The allocation with every held unit released to its location (only released units ship).
+fn released(mut doc: Allocation) -> Allocation {
+    for item in &mut doc.items {
+        item.released_quantity = item.held();
+    }
+    doc
+}
+
 #[test]
 fn when_status_becomes_shipped_every_held_unit_should_ship() {
-    let current = allocation();
+    let unreleased = allocation();
+    let refused = request(json!({"allocationId": unreleased.allocation_id, "statusCode": "SHIPPED"}))
+        .apply(&unreleased, &user(), Utc::now())
+        .unwrap_err();
+    assert!(matches!(refused, OmsError::Conflict(_)), "only released units ship: {refused}");
+    let current = released(allocation());
     let applied = request(json!({"allocationId": current.allocation_id, "statusCode": "SHIPPED"}))
         .apply(&current, &user(), Utc::now())
         .unwrap();
@@ -242,7 +255,7 @@ fn when_status_becomes_shipped_every_held_unit_should_ship() {
 
 #[test]
 fn when_some_units_ship_the_status_should_be_partially_shipped_and_shipping_more_than_held_conflicts() {
-    let current = allocation();
+    let current = released(allocation());
     let applied = request(
         json!({"allocationId": current.allocation_id, "items": [{"allocationLineNumber": 2, "shippedQuantity": 1}]}),
     )

@@ -99,11 +99,33 @@ impl Order {
                 .or_else(|| previous.map(|p| p.pickup_persons.clone()))
                 .unwrap_or_default(),
             payment_status: draft.payment_status.or_else(|| previous.and_then(|p| p.payment_status.clone())),
+            holds: merge_holds(draft.holds, previous.map_or(&[][..], |p| p.holds.as_slice()), user, now)?,
+            audits: previous.map(|p| p.audits.clone()).unwrap_or_default(),
+            release_count: previous.map_or(0, |p| p.release_count),
             created_timestamp: previous.map_or(now, |p| p.created_timestamp),
             updated_timestamp: now,
             created_by: previous.map_or_else(|| user.clone(), |p| p.created_by.clone()),
             updated_by: user.clone(),
         })
+    }
+
+    /// Whether a hold that stops the order is applied.
+    pub fn is_on_hold(&self) -> bool {
+        self.holds.iter().any(|h| h.status_id == HoldStatus::Applied)
+    }
+
+    /// Appends the audit entry of the change that wrote this version, dropping the oldest beyond
+    /// the most kept.
+    pub fn record_audit(&mut self, source: &str, mod_types: Vec<AuditModType>) {
+        self.audits.push(OrderAudit {
+            version: self.version,
+            updated_by: self.updated_by.clone(),
+            updated_timestamp: self.updated_timestamp,
+            source: source.to_owned(),
+            mod_types,
+        });
+        let over = self.audits.len().saturating_sub(limits::MAX_ORDER_AUDITS);
+        self.audits.drain(..over);
     }
 
     /// Records a change made by the system (e.g. allocation): bumps version and updated_*.
@@ -192,25 +214,22 @@ fn merge_lines(drafts: Vec<LineDraft>, previous: Option<&[OrderLine]>) -> Result
 }
 
 /// The line Save Order stores for `draft`. Save Order owns no status past Open: new units start
-/// Open, units past Open keep their status, and a line with units past Open keeps its quantity,
-/// item, return flag, delivery method and pickup location (their reservations depend on them).
+/// Open and units past Open keep their status. A line with units past Open keeps its item and
+/// return flag; a quantity cut takes Open units first, then back ordered, then allocated ones
+/// (their reservations are released with the change), never released, fulfilled or canceled
+/// ones. Whether a delivery method or address may change past Open is the order type
+/// configuration's call (see `service::lifecycle`).
 fn build_line(draft: LineDraft, previous: Option<&OrderLine>) -> Result<OrderLine, OmsError> {
     let committed = previous.filter(|p| p.quantities.keys().any(|s| *s != FulfillmentStatus::Open));
     if let Some(prev) = committed {
-        let changed = [
-            ("ItemId", prev.item_id != draft.item_id),
-            ("IsReturn", prev.is_return != draft.is_return),
-            ("DeliveryMethod", prev.delivery_method != draft.delivery_method),
-            ("PickupLocationId", prev.pickup_location_id != draft.pickup_location_id),
-            ("Quantity", prev.quantity != draft.quantity),
-        ];
+        let changed = [("ItemId", prev.item_id != draft.item_id), ("IsReturn", prev.is_return != draft.is_return)];
         if let Some((field, _)) = changed.iter().find(|(_, changed)| *changed) {
             return Err(not_permitted_past_open(prev, &format!("{field} cannot change while units are past Open")));
         }
     }
     let quantities = match previous {
-        Some(prev) if prev.quantity == draft.quantity => prev.quantities.clone(),
-        _ => BTreeMap::from([(FulfillmentStatus::Open, draft.quantity)]),
+        Some(prev) => resized(prev, draft.quantity)?,
+        None => BTreeMap::from([(FulfillmentStatus::Open, draft.quantity)]),
     };
     if let Some(detail) = &draft.quantity_detail
         && detail.quantities != quantities
@@ -246,7 +265,87 @@ fn build_line(draft: LineDraft, previous: Option<&OrderLine>) -> Result<OrderLin
         ship_to: draft.ship_to,
         pickup_location_id: draft.pickup_location_id,
         quantities,
+        cancel_reason_id: previous.and_then(|p| p.cancel_reason_id.clone()),
     })
+}
+
+/// The stored line's units for a new quantity: more units start Open; fewer take Open units
+/// first, then back ordered, then allocated ones.
+fn resized(prev: &OrderLine, quantity: u32) -> Result<BTreeMap<FulfillmentStatus, u32>, OmsError> {
+    let mut line = prev.clone();
+    if quantity >= prev.quantity {
+        *line.quantities.entry(FulfillmentStatus::Open).or_insert(0) += quantity - prev.quantity;
+        line.quantities.retain(|_, q| *q > 0);
+        return Ok(line.quantities);
+    }
+    let mut cut = prev.quantity - quantity;
+    for status in [FulfillmentStatus::Open, FulfillmentStatus::BackOrdered, FulfillmentStatus::Allocated] {
+        let units = cut.min(line.quantity_at(status));
+        if units > 0 {
+            let left = line.quantity_at(status) - units;
+            if left == 0 {
+                line.quantities.remove(&status);
+            } else {
+                line.quantities.insert(status, left);
+            }
+            cut -= units;
+        }
+    }
+    if cut > 0 {
+        return Err(not_permitted_past_open(
+            prev,
+            &format!(
+                "Quantity cannot drop to {quantity}: {} units are released, fulfilled or canceled",
+                prev.quantity_at(FulfillmentStatus::Released)
+                    + prev.quantity_at(FulfillmentStatus::Fulfilled)
+                    + prev.quantity_at(FulfillmentStatus::Canceled)
+            ),
+        ));
+    }
+    Ok(line.quantities)
+}
+
+/// Stored holds with the request's applied or resolved: a new or re-applied hold is stamped
+/// applied now, a resolved one resolved now; resolving a hold that is not applied is refused.
+fn merge_holds(
+    drafts: Vec<HoldDraft>,
+    previous: &[Hold],
+    user: &UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Hold>, OmsError> {
+    let applied = |hold_type_id: String| Hold {
+        hold_type_id,
+        status_id: HoldStatus::Applied,
+        resolve_reason_id: None,
+        applied_timestamp: now,
+        applied_by: user.clone(),
+        resolved_timestamp: None,
+        resolved_by: None,
+    };
+    let mut holds = previous.to_vec();
+    for draft in drafts {
+        let stored = holds.iter_mut().find(|h| h.hold_type_id == draft.hold_type_id);
+        match (stored, draft.status) {
+            (Some(h), HoldStatus::Applied) if h.status_id == HoldStatus::Applied => {}
+            (Some(h), HoldStatus::Applied) => *h = applied(draft.hold_type_id),
+            (Some(h), HoldStatus::Resolved) if h.status_id == HoldStatus::Resolved => {}
+            (Some(h), HoldStatus::Resolved) => {
+                h.status_id = HoldStatus::Resolved;
+                h.resolve_reason_id = draft.resolve_reason_id;
+                h.resolved_timestamp = Some(now);
+                h.resolved_by = Some(user.clone());
+            }
+            (None, HoldStatus::Applied) => holds.push(applied(draft.hold_type_id)),
+            (None, HoldStatus::Resolved) => {
+                return Err(OmsError::validation(
+                    format!("{}.StatusId", draft.path),
+                    format!("no hold of type {} is applied to the order, so none can be resolved", draft.hold_type_id),
+                ));
+            }
+        }
+    }
+    limits::check_count("Hold", holds.len(), limits::MAX_ORDER_HOLDS)?;
+    Ok(holds)
 }
 
 /// ord::10008 for a line whose units are past Open, named by its furthest status.

@@ -31,6 +31,28 @@ pub struct SaveOrderRequest {
     /// Who may collect the pickup lines; replaces the stored list when sent.
     pub pickup_person: Option<Vec<PickupPersonRequest>>,
     pub payment_status: Option<PaymentStatusRequest>,
+    /// Holds to apply or resolve, by HoldTypeId; stored holds the request leaves out are kept.
+    pub hold: Option<Vec<HoldRequest>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct HoldRequest {
+    #[schema(value_type = Code, required = true)]
+    pub hold_type_id: Option<String>,
+    /// Applied or Resolved, any case; Applied when left out.
+    #[schema(value_type = Option<HoldStatus>)]
+    pub status_id: Option<String>,
+    pub resolve_reason_id: Option<String>,
+}
+
+/// A valid hold entry of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldDraft {
+    pub path: String,
+    pub hold_type_id: String,
+    pub status: HoldStatus,
+    pub resolve_reason_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -248,6 +270,7 @@ pub struct OrderDraft {
     pub charges: Option<Vec<ChargeDetail>>,
     pub pickup_persons: Option<Vec<PickupPerson>>,
     pub payment_status: Option<String>,
+    pub holds: Vec<HoldDraft>,
 }
 
 /// A valid request line; `quantity_detail` is `None` when the client sent none.
@@ -344,6 +367,7 @@ impl SaveOrderRequest {
             .map(|s| code("PaymentStatus.PaymentStatusId", s.payment_status_id.as_ref()))
             .transpose()?;
         let pickup_persons = self.pickup_person.as_deref().map(parse_pickup_persons).transpose()?;
+        let holds = parse_holds(self.hold.as_deref().unwrap_or_default())?;
 
         Ok(OrderDraft {
             order_id,
@@ -359,8 +383,31 @@ impl SaveOrderRequest {
             charges,
             pickup_persons,
             payment_status,
+            holds,
         })
     }
+}
+
+fn parse_holds(holds: &[HoldRequest]) -> Result<Vec<HoldDraft>, OmsError> {
+    limits::check_count("Hold", holds.len(), limits::MAX_ORDER_HOLDS)?;
+    let mut drafts: Vec<HoldDraft> = Vec::with_capacity(holds.len());
+    for (i, hold) in holds.iter().enumerate() {
+        let path = format!("Hold[{i}]");
+        let hold_type_id = code(&format!("{path}.HoldTypeId"), hold.hold_type_id.as_ref())?;
+        if let Some(first) = drafts.iter().position(|d| d.hold_type_id == hold_type_id) {
+            return Err(OmsError::validation(
+                format!("{path}.HoldTypeId"),
+                format!("duplicates Hold[{first}].HoldTypeId \"{hold_type_id}\"; send each hold type once"),
+            ));
+        }
+        let status = match hold.status_id.as_deref() {
+            Some(s) => HoldStatus::parse_at(&format!("{path}.StatusId"), s)?,
+            None => HoldStatus::Applied,
+        };
+        let resolve_reason_id = optional_code(&format!("{path}.ResolveReasonId"), hold.resolve_reason_id.as_ref())?;
+        drafts.push(HoldDraft { path, hold_type_id, status, resolve_reason_id });
+    }
+    Ok(drafts)
 }
 
 impl OrderLineRequest {
@@ -662,7 +709,7 @@ fn code(field: &str, value: Option<&String>) -> Result<String, OmsError> {
     bounded_text(field, value, MAX_CODE_CHARS)
 }
 
-fn bounded_text(field: &str, value: Option<&String>, max: usize) -> Result<String, OmsError> {
+pub(crate) fn bounded_text(field: &str, value: Option<&String>, max: usize) -> Result<String, OmsError> {
     let Some(value) = value else {
         return Err(OmsError::validation(field, "is required"));
     };
@@ -714,7 +761,7 @@ fn amount_or_zero(field: &str, value: Option<Decimal>) -> Result<Decimal, OmsErr
 }
 
 /// A JSON number that must be a whole number in [min, max]; 2.0 counts as 2.
-fn whole_number(field: &str, value: &serde_json::Number, min: u64, max: u64) -> Result<u32, OmsError> {
+pub(crate) fn whole_number(field: &str, value: &serde_json::Number, min: u64, max: u64) -> Result<u32, OmsError> {
     let whole: i128 = if let Some(v) = value.as_u64() {
         i128::from(v)
     } else if let Some(v) = value.as_i64() {

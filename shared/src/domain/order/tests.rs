@@ -361,13 +361,11 @@ fn when_an_update_moves_units_of_an_allocated_line_should_not_be_permitted() {
 }
 
 #[test]
-fn when_a_line_past_open_changes_item_return_flag_delivery_or_pickup_store_should_not_be_permitted() {
+fn when_a_line_past_open_changes_item_or_return_flag_should_not_be_permitted() {
     type Edit = fn(&mut Value);
-    let edits: [(&str, Edit); 4] = [
+    let edits: [(&str, Edit); 2] = [
         ("ItemId", |v| v["OrderLine"][0]["ItemId"] = json!("SKU-9")),
         ("IsReturn", |v| v["OrderLine"][0]["IsReturn"] = json!(true)),
-        ("DeliveryMethod", |v| v["OrderLine"][0]["DeliveryMethod"]["DeliveryMethodId"] = json!("Email")),
-        ("PickupLocationId", |v| v["OrderLine"][0]["PickupLocationId"] = json!("S1")),
     ];
     for (back_ordered, status) in [(false, "Allocated"), (true, "Back Ordered")] {
         let mut first = create(&request(sample())).unwrap();
@@ -382,6 +380,10 @@ fn when_a_line_past_open_changes_item_return_flag_delivery_or_pickup_store_shoul
                 other => panic!("{field}: expected NotPermitted, got {other:?}"),
             }
         }
+        // A delivery change merges: the order type's configuration decides (service::lifecycle).
+        let moved =
+            update(&sample_with(|v| v["OrderLine"][0]["DeliveryMethod"]["DeliveryMethodId"] = json!("Email")), &first);
+        assert_eq!(moved.unwrap().lines[0].quantity_at(to), 1);
     }
 }
 
@@ -587,17 +589,19 @@ fn when_update_changes_quantity_of_an_open_line_should_reset_it_open() {
 }
 
 #[test]
-fn when_update_changes_quantity_of_an_allocated_line_should_not_be_permitted() {
+fn when_update_changes_quantity_of_an_allocated_line_should_add_open_units_and_cut_open_ones_first() {
     let mut first = create(&request(sample())).unwrap();
     first.lines[0].move_quantity(Open, Allocated, 1).unwrap();
-    let req = sample_with(|v| v["OrderLine"][0]["Quantity"] = json!(5));
-    match update(&req, &first) {
+    let more = update(&sample_with(|v| v["OrderLine"][0]["Quantity"] = json!(5)), &first).unwrap();
+    assert_eq!(more.lines[0].quantities, BTreeMap::from([(Open, 4), (Allocated, 1)]));
+    let fewer = update(&sample_with(|v| v["OrderLine"][0]["Quantity"] = json!(1)), &first).unwrap();
+    assert_eq!(fewer.lines[0].quantities, BTreeMap::from([(Allocated, 1)]), "the open unit goes first");
+    first.lines[0].move_quantity(Allocated, Released, 1).unwrap();
+    first.lines[0].move_quantity(Open, Fulfilled, 1).unwrap();
+    match update(&sample_with(|v| v["OrderLine"][0]["Quantity"] = json!(1)), &first) {
         Err(OmsError::NotPermitted { code, message }) => {
             assert_eq!(code, LINE_MOD_NOT_PERMITTED);
-            assert!(
-                message.starts_with("The requested order line modification is not permitted at status Allocated"),
-                "{message}"
-            );
+            assert!(message.contains("2 units are released, fulfilled or canceled"), "{message}");
         }
         other => panic!("expected NotPermitted, got {other:?}"),
     }
