@@ -14,20 +14,25 @@ pub mod permission {
     pub const ALLOCATION_ADMIN: &str = "api::allocation::admin";
     pub const ORDER_TRANSACTION_ADMIN: &str = "api::order::transaction::admin";
     pub const ORDER_CONFIG_ADMIN: &str = "api::order::config::admin";
+    pub const ORDER_CONFIG_READ: &str = "api::order::config::read";
     pub const SCHEDULER_READ: &str = "api::scheduler::read";
     pub const SCHEDULER_ADMIN: &str = "api::scheduler::admin";
 
     /// Every permission with what it grants, for the README and token minting.
     pub const ALL: &[(&str, &str)] = &[
         (ORDER_READ, "read orders (Get Order)"),
-        (ORDER_WRITE, "create and update orders (Save Order)"),
+        (ORDER_WRITE, "create and update orders (Save Order), cancel and release them"),
         (INVENTORY_READ, "read locations and availability"),
         (INVENTORY_WRITE, "upsert locations, sync and adjust supply, shard a hot item's stock"),
         (ALLOCATION_READ, "read, query and explain allocations; read allocation settings"),
         (ALLOCATION_WRITE, "allocate orders, update, reallocate and cancel allocations"),
         (ALLOCATION_ADMIN, "reconcile reservations and change allocation settings"),
         (ORDER_TRANSACTION_ADMIN, "start mass actions (mass allocate) over the orders a query selects"),
-        (ORDER_CONFIG_ADMIN, "set component log levels (allocation troubleshooting logs)"),
+        (
+            ORDER_CONFIG_ADMIN,
+            "configure order types and message templates; set component log levels (allocation troubleshooting logs)",
+        ),
+        (ORDER_CONFIG_READ, "read order type configurations and message templates"),
         (SCHEDULER_READ, "search job executions and read their per-order results"),
         (SCHEDULER_ADMIN, "abort job executions"),
     ];
@@ -163,9 +168,24 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         permission::SCHEDULER_READ,
     ),
     http("component-log-level", "POST", "/order/component/logLevel", permission::ORDER_CONFIG_ADMIN),
+    http("order-cancel", "POST", "/order/api/order/order/cancel", permission::ORDER_WRITE),
+    http("order-release", "POST", "/order/api/order/order/release", permission::ORDER_WRITE),
+    http("order-releases-get", "GET", "/order/api/order/release/orderId/{orderId}", permission::ORDER_READ),
+    http("order-type-put", "PUT", "/order/api/order/orderType/{OrderTypeId}", permission::ORDER_CONFIG_ADMIN),
+    http("order-type-get", "GET", "/order/api/order/orderType/{OrderTypeId}", permission::ORDER_CONFIG_READ),
+    http("order-type-list", "GET", "/order/api/order/orderType", permission::ORDER_CONFIG_READ),
+    http(
+        "message-template-put",
+        "PUT",
+        "/order/api/order/messageTemplate/{TemplateId}",
+        permission::ORDER_CONFIG_ADMIN,
+    ),
+    http("message-template-get", "GET", "/order/api/order/messageTemplate/{TemplateId}", permission::ORDER_CONFIG_READ),
+    http("message-template-list", "GET", "/order/api/order/messageTemplate", permission::ORDER_CONFIG_READ),
     FunctionSpec { name: "change-tracker-consumer", trigger: Trigger::Queue(QueueName::ChangeTracker) },
     FunctionSpec { name: "mass-allocate-planner", trigger: Trigger::Queue(QueueName::MassAllocatePlan) },
     FunctionSpec { name: "mass-allocate-worker", trigger: Trigger::Queue(QueueName::MassAllocateChunk) },
+    FunctionSpec { name: "order-pipeline", trigger: Trigger::Queue(QueueName::OrderPipeline) },
     FunctionSpec { name: "outbox-relay", trigger: Trigger::Schedule("rate(1 minute)") },
 ];
 

@@ -305,6 +305,37 @@ pub fn orders_by_status_sort(created: DateTime<Utc>, order: &OrderId) -> String 
     format!("{}#{}", timestamp(created), order.as_str())
 }
 
+/// The partition of a tenant's order lifecycle configuration: order types and message
+/// templates, read whole by their listings (a handful of small items).
+pub fn order_config_partition(t: &TenantId) -> String {
+    format!("{}#ORDER_CONFIG", tenant(t))
+}
+
+/// Sort-key prefix of order type configurations in [`order_config_partition`].
+pub const ORDER_TYPE_PREFIX: &str = "ORDER_TYPE#";
+/// Sort-key prefix of message templates in [`order_config_partition`].
+pub const MESSAGE_TEMPLATE_PREFIX: &str = "MESSAGE_TEMPLATE#";
+
+/// An order type's configuration (modification types and rules, milestones, monitoring).
+pub fn order_type(t: &TenantId, order_type_id: &str) -> Key {
+    Key::new(order_config_partition(t), format!("{ORDER_TYPE_PREFIX}{order_type_id}"))
+}
+
+/// A custom message template of PublishEmail / PublishText.
+pub fn message_template(t: &TenantId, template_id: &str) -> Key {
+    Key::new(order_config_partition(t), format!("{MESSAGE_TEMPLATE_PREFIX}{template_id}"))
+}
+
+/// The partition of an order's release documents (one per release to a location).
+pub fn releases_partition(t: &TenantId, order: &OrderId) -> String {
+    format!("{}#RELEASES#{}", tenant(t), order.as_str())
+}
+
+/// A release document of an order: numbered per order, so a repeated release finds its own.
+pub fn release(t: &TenantId, order: &OrderId, release_id: &str) -> Key {
+    Key::new(releases_partition(t, order), release_id.to_owned())
+}
+
 /// A job execution (a mass action, a scheduled job's run): its own partition, since its
 /// counters are updated as the job's chunks finish.
 pub fn job(t: &TenantId, job_schedule_id: &str) -> Key {
@@ -393,7 +424,7 @@ impl KeyShards {
     /// Counts that keep one tenant at 10,000 order changes a second under every partition's
     /// limit (README, "Scaling on DynamoDB"; `cargo run -p partition-heat` prints the figures).
     pub const DEFAULT: KeyShards = KeyShards {
-        outbox_index: 64,
+        outbox_index: 256,
         change_tracker: 32,
         allocation_listing: 32,
         stock_listing: 16,

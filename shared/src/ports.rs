@@ -305,17 +305,49 @@ pub enum QueueName {
     MassAllocatePlan,
     /// Mass allocate: one message per chunk of orders to allocate.
     MassAllocateChunk,
+    /// The order pipeline: run an order's next step (allocate what is open, release what is
+    /// allocated) after a change whose configuration says so.
+    OrderPipeline,
+    /// Outbound: release documents, for the warehouse and store systems of the ship-from
+    /// locations.
+    Release,
+    /// Outbound: published orders and order lines (PublishOrder, PublishOrderLine).
+    OrderEvents,
+    /// Outbound: rendered emails and texts (PublishEmail, PublishText).
+    Notifications,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 3] =
-        [QueueName::ChangeTracker, QueueName::MassAllocatePlan, QueueName::MassAllocateChunk];
+    pub const ALL: [QueueName; 7] = [
+        QueueName::ChangeTracker,
+        QueueName::MassAllocatePlan,
+        QueueName::MassAllocateChunk,
+        QueueName::OrderPipeline,
+        QueueName::Release,
+        QueueName::OrderEvents,
+        QueueName::Notifications,
+    ];
+
+    /// Whether another system consumes the queue (we only send to it); the local server lets a
+    /// user read these instead of draining them.
+    pub fn is_outbound(self) -> bool {
+        matches!(self, QueueName::Release | QueueName::OrderEvents | QueueName::Notifications)
+    }
+
+    /// Parses a queue's name as [`QueueName::as_str`] spells it.
+    pub fn parse(name: &str) -> Option<QueueName> {
+        Self::ALL.into_iter().find(|q| q.as_str() == name)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             QueueName::ChangeTracker => "change-tracker",
             QueueName::MassAllocatePlan => "mass-allocate-plan",
             QueueName::MassAllocateChunk => "mass-allocate-chunk",
+            QueueName::OrderPipeline => "order-pipeline",
+            QueueName::Release => "release",
+            QueueName::OrderEvents => "order-events",
+            QueueName::Notifications => "notifications",
         }
     }
     /// Environment variable that holds the SQS URL of the queue in AWS.
@@ -324,6 +356,10 @@ impl QueueName {
             QueueName::ChangeTracker => "CHANGE_TRACKER_QUEUE_URL",
             QueueName::MassAllocatePlan => "MASS_ALLOCATE_PLAN_QUEUE_URL",
             QueueName::MassAllocateChunk => "MASS_ALLOCATE_CHUNK_QUEUE_URL",
+            QueueName::OrderPipeline => "ORDER_PIPELINE_QUEUE_URL",
+            QueueName::Release => "RELEASE_QUEUE_URL",
+            QueueName::OrderEvents => "ORDER_EVENTS_QUEUE_URL",
+            QueueName::Notifications => "NOTIFICATIONS_QUEUE_URL",
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::OmsError;
+use crate::error::{OmsError, OmsResult};
 
 fn status_name(status: StatusCode) -> String {
     status.canonical_reason().unwrap_or("UNKNOWN").to_uppercase().replace([' ', '-'], "_")
@@ -116,6 +116,18 @@ pub fn manhattan_ok<T: Serialize>(status: StatusCode, data: T, message: &str, ur
         status_code: status_name(status),
     };
     (status, Json(body)).into_response()
+}
+
+/// A use case's result in Manhattan's envelope: 200 with `data` and the message `message` makes
+/// of it, or the error.
+pub fn manhattan_reply<T: Serialize>(result: OmsResult<T>, message: impl FnOnce(&T) -> String, uri: &str) -> Response {
+    match result {
+        Ok(data) => {
+            let message = message(&data);
+            manhattan_ok(StatusCode::OK, data, &message, uri)
+        }
+        Err(err) => manhattan_error(&err, uri),
+    }
 }
 
 pub fn manhattan_error(err: &OmsError, uri: &str) -> Response {

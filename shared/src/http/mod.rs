@@ -6,6 +6,7 @@ pub mod body;
 pub mod envelope;
 pub mod idempotency;
 pub mod inventory;
+pub mod lifecycle;
 pub mod openapi;
 pub mod orders;
 pub mod scheduler;
@@ -58,6 +59,15 @@ fn handler_for(function: &str) -> Option<MethodRouter<SharedState>> {
         "job-execution-abort" => put(scheduler::set_status).post(scheduler::set_status),
         "job-execution-results" => get(scheduler::results),
         "component-log-level" => post(scheduler::log_level),
+        "order-cancel" => post(lifecycle::cancel_order),
+        "order-release" => post(lifecycle::release_order),
+        "order-releases-get" => get(lifecycle::releases_of_order),
+        "order-type-put" => put(lifecycle::put_order_type),
+        "order-type-get" => get(lifecycle::get_order_type),
+        "order-type-list" => get(lifecycle::list_order_types),
+        "message-template-put" => put(lifecycle::put_template),
+        "message-template-get" => get(lifecycle::get_template),
+        "message-template-list" => get(lifecycle::list_templates),
         _ => return None,
     })
 }

@@ -17,14 +17,19 @@ use crate::catalog::{self, Route};
 use crate::domain::allocation::{Allocation, AllocationEventRequest, ReallocateRequest, UpdateAllocationRequest};
 use crate::domain::inventory::SupplyRequest;
 use crate::domain::job::JobExecutionView;
+use crate::domain::lifecycle::config::{OrderTypeConfig, OrderTypeConfigRequest};
+use crate::domain::lifecycle::messages::{MessageTemplate, MessageTemplateRequest};
 use crate::domain::location::{LocationResponse, UpsertLocationRequest};
 use crate::domain::order::SaveOrderRequest;
 use crate::domain::order_view::OrderResponse;
 use crate::http::allocation::{ExplainResponse, ReallocateResponse, ReconcileRequest};
 use crate::http::envelope::{self, ErrorDetail, ManhattanError, ManhattanOk};
 use crate::http::inventory::{AvailabilityResponse, SupplyResponse};
+use crate::http::lifecycle::{ReleaseOrderRequest, ReleaseResponse};
 use crate::service::allocation::{AllocationSettings, QueryRequest, SettingsRequest};
 use crate::service::jobs::{ResultsPage, SearchRequest, StatusRequest};
+use crate::service::lifecycle::cancel::CancelOrderRequest;
+use crate::service::lifecycle::config::OrderTypeView;
 use crate::service::mass_allocate::{MassActionAccepted, MassActionRequest};
 use crate::service::reconcile::ReconcileReport;
 use crate::service::stock::{ShardCountRequest, StockShardsResponse};
@@ -327,6 +332,105 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             not_found: false,
             conflict: false,
         },
+        other => return lifecycle_route_doc(other, s),
+    };
+    Some(doc)
+}
+
+/// The order lifecycle routes (seed 003).
+fn lifecycle_route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
+    let doc = match function {
+        "order-cancel" => RouteDoc {
+            summary: "Cancel order units",
+            description: "Cancels the listed quantities (status 9000), or every unit of the order when no line is listed. Open, back ordered and allocated units can be canceled (in that order), and the reservations of allocated ones are released in the same transaction; released or fulfilled units cannot (ord::10008). The order type's rules and services for CancelOrderLine / CancelOrder apply.",
+            request: Some((s.of::<CancelOrderRequest>(), true)),
+            example: Some(
+                json!({"OrderId": "O-1001", "CancelReasonId": "CustomerRequest", "OrderLine": [{"OrderLineId": "1", "Quantity": 1}]}),
+            ),
+            success: vec![(200, "The order as canceled", s.envelope::<OrderResponse>("Order"))],
+            not_found: true,
+            conflict: true,
+        },
+        "order-release" => RouteDoc {
+            summary: "Release an order",
+            description: "Releases every allocated unit of a confirmed order with no applied hold and no DoNotReleaseBefore ahead (409 naming why otherwise): one release document per ship-from location, published on the outbound release queue. Releasing again releases only what was allocated since.",
+            request: Some((s.of::<ReleaseOrderRequest>(), true)),
+            example: Some(json!({"OrderId": "O-1001"})),
+            success: vec![(200, "The release documents written", s.envelope::<ReleaseResponse>("Release"))],
+            not_found: true,
+            conflict: true,
+        },
+        "order-releases-get" => RouteDoc {
+            summary: "Release documents of an order",
+            description: "Every release document of the order, oldest first.",
+            request: None,
+            example: None,
+            success: vec![(200, "The order's releases", s.envelope::<ReleaseResponse>("Release"))],
+            not_found: true,
+            conflict: false,
+        },
+        "order-type-put" => RouteDoc {
+            summary: "Configure an order type",
+            description: "Stores the order type's configuration: per modification type the services it runs (ChangeStatus, ReevaluatePipeline, ResubmitPipeline, CancelReservation, PublishOrder, PublishOrderLine, pricing services), the email and text messages it publishes and its modification rules (RestrictPostConfirmation, RestrictFromStatus, RestrictFromReturnStatus); the milestones and monitoring rules. Validated whole; a Version must equal the stored one.",
+            request: Some((s.of::<OrderTypeConfigRequest>(), true)),
+            example: Some(
+                json!({"Description": "Web orders", "ModTypes": [{"ModTypeId": "ConfirmOrder", "Services": ["ResubmitPipeline", "PublishOrder"], "TextMessages": ["OrderConfirmation"]}, {"ModTypeId": "UpdateShipToAddress", "Services": ["ChangeStatus", "PublishOrderLine"], "ChangeStatusId": "1000", "RestrictFromStatus": "3000"}, {"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]}], "Milestones": [{"MilestoneId": "Confirmed", "ExpectedAfterMilestone": "Created", "ExpectedMinutes": 60}]}),
+            ),
+            success: vec![(200, "The configuration as stored", s.envelope::<OrderTypeConfig>("OrderType"))],
+            not_found: false,
+            conflict: true,
+        },
+        "order-type-get" => RouteDoc {
+            summary: "Get an order type's configuration",
+            description: "The stored configuration, or the built-in default (IsDefault true) when the order type has none.",
+            request: None,
+            example: None,
+            success: vec![(200, "The configuration", s.envelope::<OrderTypeView>("OrderTypeView"))],
+            not_found: false,
+            conflict: false,
+        },
+        "order-type-list" => RouteDoc {
+            summary: "List configured order types",
+            description: "Every order type with a configuration of its own.",
+            request: None,
+            example: None,
+            success: vec![(200, "The configurations", {
+                s.of::<OrderTypeConfig>();
+                s.named::<ManhattanOk<Vec<OrderTypeConfig>>>("OrderTypesEnvelope")
+            })],
+            not_found: false,
+            conflict: false,
+        },
+        "message-template-put" => RouteDoc {
+            summary: "Save a custom message template",
+            description: "An email (Subject and Body) or text (Body) template, rendered with the order (Order, Lines, ModTypes, Tenant) when a mod type publishes it. Refused when it does not render against a sample order; the base templates cannot be changed.",
+            request: Some((s.of::<MessageTemplateRequest>(), true)),
+            example: Some(json!({"Channel": "Text", "Body": "Order {{ Order.OrderId }} is on its way."})),
+            success: vec![(200, "The template as stored", s.envelope::<MessageTemplate>("MessageTemplate"))],
+            not_found: false,
+            conflict: true,
+        },
+        "message-template-get" => RouteDoc {
+            summary: "Get a message template",
+            description: "A base template or one of the tenant's own.",
+            request: None,
+            example: None,
+            success: vec![(200, "The template", s.envelope::<MessageTemplate>("MessageTemplate"))],
+            not_found: true,
+            conflict: false,
+        },
+        "message-template-list" => RouteDoc {
+            summary: "List message templates",
+            description: "The base templates, then the tenant's own.",
+            request: None,
+            example: None,
+            success: vec![(200, "The templates", {
+                s.of::<MessageTemplate>();
+                s.named::<ManhattanOk<Vec<MessageTemplate>>>("MessageTemplatesEnvelope")
+            })],
+            not_found: false,
+            conflict: false,
+        },
         _ => return None,
     };
     Some(doc)
@@ -429,6 +533,8 @@ fn path_param_example(name: &str) -> Value {
         "ItemId" => "SKU-1",
         "uniqueJobId" => "demo::X::orderMassActionJob::js17952000000000000000001::order::26-11-24 01:00:00::ADHOC",
         "jobScheduleId" => "js17952000000000000000001",
+        "OrderTypeId" => "Web",
+        "TemplateId" => "DeliveryUpdate",
         _ => "1",
     })
 }
@@ -441,6 +547,8 @@ fn path_param_description(name: &str) -> &'static str {
         "LocationId" => "The location id.",
         "ItemId" => "The item (SKU) id.",
         "uniqueJobId" => "A job execution's UniqueJobId, URL-encoded.",
+        "OrderTypeId" => "The order type id.",
+        "TemplateId" => "The message template id.",
         "jobScheduleId" => "A job's JobScheduleId (js and digits).",
         _ => "An id.",
     }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
@@ -14,7 +13,7 @@ use crate::error::OmsResult;
 use crate::http::SharedState;
 use crate::http::auth::Caller;
 use crate::http::body::parse_json;
-use crate::http::envelope::{manhattan_error, manhattan_ok};
+use crate::http::envelope::manhattan_reply;
 use crate::service::jobs::{self, SearchRequest, StatusRequest};
 use crate::service::mass_allocate::{self, MassActionRequest};
 use crate::service::troubleshooting::{self, LogLevelRequest};
@@ -23,10 +22,7 @@ use crate::service::troubleshooting::{self, LogLevelRequest};
 pub const MASS_ACTION_RECEIVED: &str = "Order Mass Action Request Received";
 
 fn reply<T: Serialize>(result: OmsResult<T>, message: &str, path: &str) -> Response {
-    match result {
-        Ok(data) => manhattan_ok(StatusCode::OK, data, message, path),
-        Err(err) => manhattan_error(&err, path),
-    }
+    manhattan_reply(result, |_| message.to_owned(), path)
 }
 
 /// `POST /order/api/order/order/massAction`.

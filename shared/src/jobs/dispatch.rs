@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crate::deps::Deps;
 use crate::jobs::batch::{MessageFailure, SqsMessageIn, process_sqs_batch};
 use crate::ports::QueueName;
-use crate::service::{change_tracker, mass_allocate, outbox};
+use crate::service::{change_tracker, lifecycle, mass_allocate, outbox};
 
 /// Runs the consumer of `queue` on one SQS batch, reporting partial failures.
 pub async fn consume(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
@@ -25,6 +25,13 @@ pub async fn consume_one(deps: &Deps, queue: QueueName, message: SqsMessageIn) -
         QueueName::MassAllocateChunk => {
             let chunk: mass_allocate::ChunkMessage = parse(&message, "mass allocate chunk")?;
             Ok(mass_allocate::process_chunk(deps, &chunk).await?)
+        }
+        QueueName::OrderPipeline => {
+            let step: lifecycle::PipelineMessage = parse(&message, "order pipeline")?;
+            Ok(lifecycle::run_pipeline(deps, &step).await?)
+        }
+        QueueName::Release | QueueName::OrderEvents | QueueName::Notifications => {
+            Err(MessageFailure::new(format!("{} is an outbound queue: another system consumes it", queue.as_str())))
         }
     }
 }

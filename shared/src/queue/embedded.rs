@@ -80,11 +80,45 @@ impl EmbeddedQueue {
             .await
     }
 
+    /// Up to `limit` messages of the queue, oldest first, left where they are (for reading an
+    /// outbound queue that another system would consume).
+    pub async fn peek(&self, queue: QueueName, limit: usize) -> anyhow::Result<Vec<PeekedMessage>> {
+        let name = queue.as_str().to_owned();
+        let limit = i64::try_from(limit)?;
+        self.db()
+            .await?
+            .read(move |conn| {
+                let mut select = conn.prepare_cached(
+                    "SELECT message_id, body, sent_at_ms FROM queue_messages WHERE queue = ?1 ORDER BY seq LIMIT ?2",
+                )?;
+                let rows = select
+                    .query_map(params![name, limit], |row| {
+                        let sent_at_ms: i64 = row.get(2)?;
+                        Ok(PeekedMessage {
+                            message_id: row.get(0)?,
+                            body: row.get(1)?,
+                            sent_at: DateTime::from_timestamp_millis(sent_at_ms).unwrap_or_default(),
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
     /// Messages in the queue, visible or in flight (dead letters excluded).
     pub async fn pending_count(&self, queue: QueueName) -> anyhow::Result<usize> {
         let name = queue.as_str().to_owned();
         self.db().await?.read(move |conn| count_in(conn, &name)).await
     }
+}
+
+/// A message read by [`EmbeddedQueue::peek`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeekedMessage {
+    pub message_id: String,
+    pub body: String,
+    pub sent_at: DateTime<Utc>,
 }
 
 fn dlq_name(queue: QueueName) -> String {

@@ -61,12 +61,12 @@ fn address(street: &str, city: &str, state: &str, zip: &str, lat: f64, lon: f64)
 
 fn orders() -> Vec<Value> {
     vec![
-        json!({"OrderId": "O-1001", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [
+        json!({"OrderId": "O-1001", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": false, "OrderLine": [
             {"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 2, "UnitPrice": 19.99, "ItemDescription": "Trail mug", "UOM": "EACH",
              "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
              "ShipToAddress": address("1 Main St", "Atlanta", "GA", "30303", 33.749, -84.388)}],
             "Payment": [{"PaymentMethod": [{"PaymentMethodId": "PM-1", "Amount": 39.98, "CurrentAuthAmount": 39.98}]}]}),
-        json!({"OrderId": "O-1002", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [
+        json!({"OrderId": "O-1002", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": false, "OrderLine": [
             {"OrderLineId": "1", "ItemId": "SKU-2", "Quantity": 12, "UnitPrice": 5.5,
              "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"},
              "ShipToAddress": address("350 5th Ave", "New York", "NY", "10118", 40.7484, -73.9857)},

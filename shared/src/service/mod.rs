@@ -7,6 +7,7 @@ pub mod commit;
 pub mod demo;
 pub mod inventory;
 pub mod jobs;
+pub mod lifecycle;
 pub mod mass_allocate;
 pub mod orders;
 pub mod outbox;

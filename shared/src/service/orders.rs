@@ -7,9 +7,10 @@ use crate::domain::ids::{OrderId, TenantId};
 use crate::domain::order::{Order, SaveOrderRequest};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Condition, Index, Item, QueueName, StoreError, WriteOp};
+use crate::ports::{Index, Item, QueueName};
 use crate::service::change_tracker::ChangeTrackerMessage;
-use crate::service::{commit, outbox};
+use crate::service::lifecycle::{self, Units};
+use crate::service::{allocation, outbox};
 use crate::store::entity;
 
 /// Attempts before a save that races other saves gives up with 409.
@@ -54,44 +55,58 @@ pub async fn get_order(deps: &Deps, tenant: &TenantId, id: &str) -> OmsResult<Or
     load_order(deps, tenant, &id).await?.ok_or_else(|| OmsError::order_not_found(id.as_str()))
 }
 
+/// `source` of the audit entries Save Order writes.
+pub const SAVE_SOURCE: &str = "POST /order/api/order/order";
+
 /// Creates or updates an order. Without `Version` a concurrent save is retried on the
-/// newer order; with `Version` a stale one is refused with 409.
+/// newer order; with `Version` a stale one is refused with 409. The order type's configuration
+/// decides what the change may do (modification rules), what it sets off (services) and what
+/// it publishes, all written in the same transaction as the order.
 #[tracing::instrument(skip_all, fields(order_id = req.order_id.as_deref().unwrap_or_default()))]
 pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) -> OmsResult<Saved> {
     let draft = req.parse()?;
     for attempt in 0..SAVE_ATTEMPTS {
         let previous = load_order(deps, &caller.tenant, &draft.order_id).await?;
         let now = deps.clock.now();
-        let order = Order::from_draft(draft.clone(), &caller.tenant, &caller.user, now, previous.as_ref())?;
-        let guard = match &previous {
-            Some(prev) => Condition::version_is(prev.version),
-            None => Condition::NotExists,
-        };
+        let mut order = Order::from_draft(draft.clone(), &caller.tenant, &caller.user, now, previous.as_ref())?;
+        let config = lifecycle::config::config_for(deps, &caller.tenant, &order.order_type_id).await?;
+        let effects =
+            lifecycle::effects::apply(deps, &config, previous.as_ref(), &mut order, Units::Move, SAVE_SOURCE).await?;
+        let item = order_item(&caller.tenant, &order)?;
+        entity::check_item_size(&item, &format!("order {}", order.order_id), "OrderLine")?;
         let change = ChangeTrackerMessage {
             tenant: caller.tenant.clone(),
             order_id: order.order_id.clone(),
             change_id: deps.ids.new_id(),
             time: now,
         };
-        let (outbox_write, message) =
+        let (mut writes, mut messages) = effects.into_outbox(deps, &caller.tenant);
+        let (tracker, message) =
             outbox::record(deps, &caller.tenant, QueueName::ChangeTracker, outbox::body(&change), now);
-        let item = order_item(&caller.tenant, &order)?;
-        entity::check_item_size(&item, &format!("order {}", order.order_id), "OrderLine")?;
-        let order_write = WriteOp::Put { item, condition: Some(guard) };
-        match commit::transact(deps, vec![order_write, outbox_write]).await {
-            Ok(()) => {
-                outbox::deliver(deps, vec![message]).await;
-                return Ok(Saved { created: previous.is_none(), order });
-            }
-            Err(StoreError::TransactionConflict) => super::backoff(attempt).await,
-            Err(StoreError::TransactionCanceled { failed }) if failed.contains(&0) => {
-                if draft.version.is_some() {
-                    return Err(stale(&draft.order_id));
-                }
-                tracing::debug!("order changed while saving; merging again");
-            }
-            Err(e) => return Err(e.into()),
+        writes.push(tracker);
+        messages.push(message);
+        let written = allocation::write_order_change(
+            deps,
+            &caller.tenant,
+            &caller.user,
+            previous.as_ref(),
+            &order,
+            SAVE_SOURCE,
+            writes,
+            messages,
+        )
+        .await?;
+        if written {
+            return Ok(Saved { created: previous.is_none(), order });
         }
+        if draft.version.is_some() {
+            let latest = load_order(deps, &caller.tenant, &draft.order_id).await?;
+            if latest.map(|o| o.version) != previous.as_ref().map(|p| p.version) {
+                return Err(stale(&draft.order_id));
+            }
+        }
+        tracing::debug!("order changed while saving; merging again");
+        super::backoff(attempt).await;
     }
     Err(stale(&draft.order_id))
 }

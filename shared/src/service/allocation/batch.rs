@@ -18,12 +18,17 @@ use super::{
 };
 use crate::domain::ids::{ItemId, LocationId, OrderId};
 use crate::domain::job::OrderOutcome;
+use crate::domain::lifecycle::config::OrderTypeConfig;
 use crate::domain::location::Location;
 use crate::domain::order::Order;
 use crate::domain::sourcing::{self, Availability, Demand, Plan, Strategy};
 use crate::ports::{Condition, Item, Key, Query, QueueName, StoreError, Update, WriteOp};
 use crate::service::change_tracker::{ChangeTrackerBatch, ChangeTrackerMessage};
+use crate::service::lifecycle::{self, PipelineMessage, Units};
 use crate::service::{commit, outbox, stock, troubleshooting};
+
+/// `source` of the order audit entries mass allocation writes.
+const MASS_ALLOCATE_SOURCE: &str = "POST /order/api/order/order/massAction";
 use crate::store::entity;
 
 /// Attribute of a simulated stock row: units a dry run may still take there.
@@ -67,7 +72,11 @@ pub enum Planned {
 struct Pending {
     plan: OrderPlan,
     writes: Vec<WriteOp>,
+    /// What the order's configuration publishes (recorded in `writes`), sent after the commit.
+    messages: Vec<outbox::OutboxMessage>,
     changed: Option<ChangeTrackerMessage>,
+    /// The pipeline step the configuration asks for; the group sends one message for all.
+    pipeline: Option<PipelineMessage>,
     deltas: StockDeltas,
 }
 
@@ -98,6 +107,13 @@ pub async fn allocate_many(
     let locations = inventory::list_locations(deps, tenant).await?;
     let by_id: HashMap<LocationId, &Location> = locations.iter().map(|l| (l.location_id.clone(), l)).collect();
 
+    let mut configs: HashMap<String, OrderTypeConfig> = HashMap::new();
+    for order in &loaded {
+        if !configs.contains_key(&order.order_type_id) {
+            let config = lifecycle::config::config_for(deps, tenant, &order.order_type_id).await?;
+            configs.insert(order.order_type_id.clone(), config);
+        }
+    }
     let mut pending = Vec::new();
     for (order, demands) in loaded.iter().zip(&all_demands) {
         let plan = sourcing::plan(demands, &locations, &availability, settings.strategy);
@@ -113,14 +129,17 @@ pub async fn allocate_many(
                 availability.set(&pick.location_id, &line.item_id, left - i64::from(pick.quantity));
             }
         }
-        pending.push(pend(deps, caller, order, &plan, order_plan, settings.dry_run_job.is_some(), &by_id, extra)?);
+        let config = &configs[&order.order_type_id];
+        let dry_run = settings.dry_run_job.is_some();
+        pending.push(pend(deps, caller, order, config, &plan, order_plan, dry_run, &by_id, extra).await?);
     }
 
     let mut planned = Vec::new();
     let mut group: Vec<Pending> = Vec::new();
     for next in pending {
         // Each order's writes and stock rows, and the group's one change-tracker record.
-        let writes = |g: &[Pending]| g.iter().map(|p| p.writes.len() + p.deltas.len()).sum::<usize>() + 1;
+        // (Plus one pipeline record.)
+        let writes = |g: &[Pending]| g.iter().map(|p| p.writes.len() + p.deltas.len()).sum::<usize>() + 2;
         if !group.is_empty()
             && (group.len() >= settings.group
                 || writes(&group) + writes(std::slice::from_ref(&next)) > commit::capacity())
@@ -203,10 +222,11 @@ fn describe(
 /// The writes of one order: its documents and the order (not in a dry run), and the caller's
 /// extra writes; its change for the tracker goes in its group's one message.
 #[allow(clippy::too_many_arguments)]
-fn pend(
+async fn pend(
     deps: &Deps,
     caller: &Caller,
     order: &Order,
+    config: &OrderTypeConfig,
     plan: &Plan,
     order_plan: OrderPlan,
     dry_run: bool,
@@ -220,13 +240,22 @@ fn pend(
         }
     }
     let mut writes = Vec::new();
+    let mut messages = Vec::new();
     let mut changed = None;
+    let mut pipeline = None;
     if !dry_run {
         let mut next = order.clone();
         apply_plan_to_order(&mut next, plan)?;
         if next != *order {
             let docs = documents(deps, order, plan, by_id)?;
             next.touch(&caller.user, deps.clock.now());
+            let mut effects =
+                lifecycle::effects::apply(deps, config, Some(order), &mut next, Units::Keep, MASS_ALLOCATE_SOURCE)
+                    .await?;
+            pipeline = effects.pipeline.take();
+            let (published, sent) = effects.into_outbox(deps, &caller.tenant);
+            writes.extend(published);
+            messages = sent;
             for doc in &docs {
                 writes.push(WriteOp::Put {
                     item: super::allocation_item(&caller.tenant, doc)?,
@@ -244,7 +273,7 @@ fn pend(
         }
     }
     writes.extend(extra(&order_plan)?);
-    Ok(Pending { plan: order_plan, writes, changed, deltas })
+    Ok(Pending { plan: order_plan, writes, messages, changed, pipeline, deltas })
 }
 
 /// Commits a group in one transaction: the merged stock writes and every order's writes.
@@ -273,13 +302,30 @@ async fn commit_group(
     };
     let mut plans = Vec::with_capacity(group.len());
     let mut changes = Vec::new();
+    let mut messages = Vec::new();
+    let mut pipeline: Option<PipelineMessage> = None;
     for pending in group {
         writes.extend(pending.writes);
+        messages.extend(pending.messages);
         changes.extend(pending.changed);
+        if let Some(step) = pending.pipeline {
+            match &mut pipeline {
+                Some(all) => {
+                    all.order_ids.extend(step.order_ids);
+                    all.reallocate |= step.reallocate;
+                }
+                None => pipeline = Some(step),
+            }
+        }
         plans.push(pending.plan);
     }
+    // One pipeline message for the group's orders, named by its first order's change.
+    if let Some(step) = pipeline {
+        let (write, message) = outbox::record(deps, tenant, QueueName::OrderPipeline, outbox::body(&step), now);
+        writes.push(write);
+        messages.push(message);
+    }
     // One change-tracker message for the group: one outbox record, one queue message.
-    let mut messages = Vec::new();
     if !changes.is_empty() {
         let body = outbox::body(&ChangeTrackerBatch { changes });
         let (write, message) = outbox::record(deps, tenant, QueueName::ChangeTracker, body, now);

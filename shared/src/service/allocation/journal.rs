@@ -205,19 +205,21 @@ pub(crate) enum Ending {
     NotClaimed,
 }
 
-/// What the live allocate request writes at the finish: the order (with its guard) and the
-/// change-tracker record. Recovery has none, so an allocate journal found later rolls back.
+/// What the live allocate request writes at the finish: the order (with its guard), the
+/// change-tracker record and what the order's configuration publishes (outbox records).
+/// Recovery has none, so an allocate journal found later rolls back.
 pub(crate) struct AllocateFinish {
     pub order: Item,
     pub guard: Condition,
-    pub tracker: WriteOp,
+    pub tracker: Vec<WriteOp>,
 }
 
 /// The most allocation documents and orders one journaled change may touch: they share the
 /// claim and the finish transactions.
-pub(super) fn check_size(claimed: usize, created: usize, orders: usize) -> OmsResult<()> {
+/// `published`: outbox records the finish writes beyond one change-tracker record per order.
+pub(super) fn check_size(claimed: usize, created: usize, orders: usize, published: usize) -> OmsResult<()> {
     // Finish: retire claimed + write created + (order + tracker) per order + journal delete + marker.
-    let finish = claimed + created + 2 * orders + 2;
+    let finish = claimed + created + 2 * orders + 2 + published;
     if claimed + 1 > MAX_TRANSACTION_ITEMS || finish > MAX_TRANSACTION_ITEMS {
         return Err(OmsError::validation(
             "id",
@@ -423,7 +425,7 @@ async fn finish(deps: &Deps, journal: &Journal, allocate: Option<AllocateFinish>
                 return turn_back(deps, journal, steps).await;
             };
             writes.push(WriteOp::Put { item: order, condition: Some(guard) });
-            writes.push(tracker);
+            writes.extend(tracker);
         }
     }
     let own = writes.len();
@@ -488,9 +490,9 @@ mod tests {
 
     #[test]
     fn when_a_change_holds_more_documents_than_one_transaction_should_refuse_naming_the_limit() {
-        assert!(check_size(40, 40, 5).is_ok());
+        assert!(check_size(40, 40, 5, 0).is_ok());
         for (claimed, created, orders) in [(99, 0, 0), (60, 40, 0), (30, 30, 20)] {
-            let err = check_size(claimed, created, orders).unwrap_err();
+            let err = check_size(claimed, created, orders, 0).unwrap_err();
             assert_eq!(err.field(), Some("id"), "{claimed} {created} {orders}");
             assert!(err.to_string().contains("98"), "{err}");
         }

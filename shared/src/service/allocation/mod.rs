@@ -27,16 +27,19 @@ use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueNa
 
 mod batch;
 pub(crate) mod journal;
+mod order_change;
 mod placement;
 mod query;
 mod reallocate;
 mod update;
 use crate::service::change_tracker::ChangeTrackerMessage;
 use crate::service::inventory;
+use crate::service::lifecycle::{self, Units};
 use crate::service::stock::{self, StockMove};
 use crate::service::{commit, orders, outbox, troubleshooting};
 use crate::store::{self, entity};
 pub use batch::{BatchSettings, OrderPlan, Planned, allocate_many};
+pub(crate) use order_change::write_order_change;
 pub use query::{QueryRequest, explain, query};
 pub use reallocate::reallocate;
 pub use update::update;
@@ -47,6 +50,8 @@ const MAX_ATTEMPTS: usize = 10;
 const MAX_IDS: usize = 25;
 /// `source` of the audit entries a cancel writes.
 pub(crate) const CANCEL_SOURCE: &str = "PUT /allocation/cancel/{allocationIds}";
+/// `source` of the order audit entries an allocation writes.
+pub(crate) const ALLOCATE_SOURCE: &str = "POST /allocation/";
 /// `source` of the audit entries a reallocation writes.
 pub(crate) const REALLOCATE_SOURCE: &str = "PUT /allocation/reallocate";
 
@@ -56,7 +61,7 @@ pub(crate) const REALLOCATE_SOURCE: &str = "PUT /allocation/reallocate";
 
 /// The item of an allocation: listed among its tenant's (GSI3, keys only, under keys it keeps
 /// for life) and among its order's (GSI2, whole documents, read on every change of the order).
-fn allocation_item(tenant: &TenantId, allocation: &Allocation) -> OmsResult<Item> {
+pub(crate) fn allocation_item(tenant: &TenantId, allocation: &Allocation) -> OmsResult<Item> {
     let id = &allocation.allocation_id;
     let (listing, listing_sort) = keys::allocation_listing(tenant, id);
     let [by_order, by_order_sort] =
@@ -208,7 +213,7 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
     writes.extend(change.others.iter().cloned());
     if let Some(finish) = &change.allocate {
         writes.push(WriteOp::Put { item: finish.order.clone(), condition: Some(finish.guard.clone()) });
-        writes.push(finish.tracker.clone());
+        writes.extend(finish.tracker.iter().cloned());
     }
     if writes.len() <= commit::capacity() {
         return match commit::transact(deps, writes).await {
@@ -237,7 +242,8 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         journal::Kind::Reallocate => 0,
     };
     let holds = stock.hold_settings(tenant);
-    journal::check_size(reads.len() + holds.len(), change.created.len(), orders)?;
+    let published = change.allocate.as_ref().map_or(0, |f| f.tracker.len().saturating_sub(1));
+    journal::check_size(reads.len() + holds.len(), change.created.len(), orders, published)?;
     let plan = journal::Journal::new(deps, tenant, change.kind, user, stock.moves, &change.rewrites, change.created);
     match journal::run(deps, plan, &reads, holds, change.allocate).await? {
         journal::Ending::Finished => {
@@ -252,7 +258,7 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
 
 /// Waits out documents held by a journal of another request: drives the journal if its lease
 /// has passed. True when the caller must read the documents again.
-async fn held_elsewhere(deps: &Deps, tenant: &TenantId, docs: &[Allocation]) -> OmsResult<bool> {
+pub(crate) async fn held_elsewhere(deps: &Deps, tenant: &TenantId, docs: &[Allocation]) -> OmsResult<bool> {
     let mut held = false;
     for doc in docs {
         if let Some(journal) = &doc.pending_operation {
@@ -300,8 +306,11 @@ pub(crate) async fn cancel_order_writes(
         for doc in docs.iter().filter(|d| d.order_number == order_id) {
             for item in &doc.items {
                 if let Some(line) = next.line_mut(&item.order_line_id) {
-                    let units = item.held().min(line.quantity_at(FulfillmentStatus::Allocated));
+                    let units = item.unreleased().min(line.quantity_at(FulfillmentStatus::Allocated));
                     line.move_quantity(FulfillmentStatus::Allocated, FulfillmentStatus::Open, units)?;
+                    // Units released to the location come back too: the allocation is gone.
+                    let units = item.released_quantity.min(line.quantity_at(FulfillmentStatus::Released));
+                    line.move_quantity(FulfillmentStatus::Released, FulfillmentStatus::Open, units)?;
                 }
             }
         }
@@ -358,7 +367,11 @@ pub async fn allocations_of_order(deps: &Deps, tenant: &TenantId, order: &OrderI
     query_all(deps, query).await?.into_iter().map(read_allocation).collect()
 }
 
-async fn live_allocations_of_order(deps: &Deps, tenant: &TenantId, order: &OrderId) -> OmsResult<Vec<Allocation>> {
+pub(crate) async fn live_allocations_of_order(
+    deps: &Deps,
+    tenant: &TenantId,
+    order: &OrderId,
+) -> OmsResult<Vec<Allocation>> {
     Ok(allocations_of_order(deps, tenant, order).await?.into_iter().filter(|a| a.status_code.is_live()).collect())
 }
 
@@ -687,6 +700,11 @@ async fn allocate(
         if draft.is_none() {
             next.touch(&caller.user, deps.clock.now());
         }
+        let config = lifecycle::config::config_for(deps, tenant, &next.order_type_id).await?;
+        let effects =
+            lifecycle::effects::apply(deps, &config, stored.as_ref(), &mut next, Units::Keep, ALLOCATE_SOURCE)
+                .await
+                .map_err(|e| if draft.is_some() { e.nested_in("detail.order") } else { e })?;
         let order_item = orders::order_item(tenant, &next)?;
         if draft.is_some() {
             entity::check_item_size(&order_item, &format!("order {order_id}"), "detail.order.OrderLine")?;
@@ -694,11 +712,13 @@ async fn allocate(
         let guard = stored.as_ref().map_or(Condition::NotExists, |s| Condition::version_is(s.version));
 
         let (tracker, message) = change_tracker_write(deps, tenant, order_id);
+        let (published, published_messages) = effects.into_outbox(deps, tenant);
         let mut change = Change::new(journal::Kind::Allocate);
         change.created = docs.clone();
         change.settle_stock(&StockDeltas::new());
-        change.allocate = Some(journal::AllocateFinish { order: order_item, guard, tracker });
-        change.messages = vec![message];
+        let finish_writes = std::iter::once(tracker).chain(published).collect();
+        change.allocate = Some(journal::AllocateFinish { order: order_item, guard, tracker: finish_writes });
+        change.messages = std::iter::once(message).chain(published_messages).collect();
         change.shard_settings = shard_settings.clone();
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => {

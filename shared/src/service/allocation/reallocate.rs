@@ -174,11 +174,12 @@ fn select(sources: &[Allocation], selection: &Selection, reason: Option<&str>) -
         source
             .items
             .iter()
-            .filter(|i| i.held() > 0 && keep(i))
+            // Units released to the location stay there until they ship or are scratched.
+            .filter(|i| i.unreleased() > 0 && keep(i))
             .map(|i| Moving {
                 source: source.allocation_id.clone(),
                 line_number: i.allocation_line_number,
-                units: i.held(),
+                units: i.unreleased(),
                 reason: reason.map(str::to_owned),
             })
             .collect::<Vec<_>>()
@@ -212,6 +213,11 @@ fn select(sources: &[Allocation], selection: &Selection, reason: Option<&str>) -
         }
     };
     if moving.is_empty() {
+        if sources.iter().any(|s| s.items.iter().any(|i| i.released_quantity > 0)) {
+            return Err(OmsError::Conflict(
+                "the units of the allocations named are released to their locations, which keep them until they ship or are scratched".into(),
+            ));
+        }
         return Err(OmsError::validation("id", "the allocations named hold no units to move"));
     }
     Ok(moving)
@@ -248,8 +254,14 @@ fn line_pick(sources: &[Allocation], pick: &LinePick, reason: Option<&str>) -> O
             format!("line {} serves order line {}, not {line}", pick.line_number, item.order_line_id),
         ));
     }
-    let held = item.held();
+    let held = item.unreleased();
     let units = pick.quantity.unwrap_or(held);
+    if item.released_quantity > 0 && units > held {
+        return Err(OmsError::Conflict(format!(
+            "line {} of allocation {} has {} units released to its location, which stay there until they ship or are scratched; {held} can move",
+            pick.line_number, source.allocation_id, item.released_quantity
+        )));
+    }
     if units == 0 || units > held {
         return Err(OmsError::validation(
             field("quantity"),

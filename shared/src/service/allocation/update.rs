@@ -15,6 +15,7 @@ use crate::domain::allocation::{AppliedUpdate, UPDATE_SOURCE, UpdateAllocationRe
 use crate::domain::order::Order;
 use crate::domain::status::FulfillmentStatus;
 use crate::ports::{Condition, WriteOp};
+use crate::service::lifecycle::{self, Units};
 
 /// Applies the update; answers the document as written.
 #[tracing::instrument(skip_all)]
@@ -106,6 +107,19 @@ async fn write_update(
         *shipped.entry((current.location_num.clone(), item.item_id.clone())).or_insert(0) += i64::from(units);
         ship_on_order(&mut next_order, &item.order_line_id, units)?;
     }
+    // Scratched units the location had been released: they come back to Allocated on the
+    // order first, then follow the other scratched units (placed again or back ordered).
+    for &(line_number, _) in &applied.scratched {
+        let (Some(read), Some(written)) = (current.item(line_number), applied.next.item(line_number)) else {
+            continue;
+        };
+        let shipped_here: u32 = applied.shipped.iter().filter(|(n, _)| *n == line_number).map(|(_, u)| u).sum();
+        let unreleased = read.released_quantity.saturating_sub(written.released_quantity).saturating_sub(shipped_here);
+        if let Some(line) = next_order.line_mut(&read.order_line_id) {
+            let units = unreleased.min(line.quantity_at(FulfillmentStatus::Released));
+            line.move_quantity(FulfillmentStatus::Released, FulfillmentStatus::Allocated, units)?;
+        }
+    }
     for (line_id, units) in back_ordered {
         if let Some(line) = next_order.line_mut(&line_id) {
             let units = units.min(line.quantity_at(FulfillmentStatus::Allocated));
@@ -115,7 +129,13 @@ async fn write_update(
     change.settle_stock(&shipped);
     if next_order != order {
         next_order.touch(&caller.user, deps.clock.now());
+        let config = lifecycle::config::config_for(deps, tenant, &next_order.order_type_id).await?;
+        let effects =
+            lifecycle::effects::apply(deps, &config, Some(&order), &mut next_order, Units::Keep, UPDATE_SOURCE).await?;
         change.others.extend(order_writes(deps, tenant, &order, &next_order, &mut change.messages)?);
+        let (published, messages) = effects.into_outbox(deps, tenant);
+        change.others.extend(published);
+        change.messages.extend(messages);
     }
     Ok((write_change(deps, tenant, &caller.user, change).await?, written))
 }
