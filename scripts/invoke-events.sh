@@ -17,7 +17,9 @@ ORDER=(
     allocation-settings-put allocation-settings-get allocation-create allocation-get allocation-update
     allocation-query allocation-explain allocation-reconcile allocation-reallocate allocation-cancel
     component-log-level order-mass-action mass-allocate-planner mass-allocate-worker job-execution-search
-    job-execution-results job-execution-abort change-tracker-consumer outbox-relay
+    job-execution-results job-execution-abort order-type-put order-type-get order-type-list message-template-put
+    message-template-get message-template-list order-cancel order-release order-releases-get change-tracker-consumer
+    order-pipeline outbox-relay
 )
 # The allocation id in the sample events; these events get the real id substituted.
 PLACEHOLDER_ALLOCATION_ID=633f216c68f1b4456659161c
@@ -45,7 +47,8 @@ export OMS_DATA_DIR="$WORK_DIR/data"
 mkdir -p "$OMS_DATA_DIR"
 export OMS_LOG_FORMAT=text
 # No TABLE_NAME: the embedded store. No OMS_JWT_SECRET: trust the authorizer claims in the events.
-unset TABLE_NAME CHANGE_TRACKER_QUEUE_URL MASS_ALLOCATE_PLAN_QUEUE_URL MASS_ALLOCATE_CHUNK_QUEUE_URL OMS_JWT_SECRET
+unset TABLE_NAME CHANGE_TRACKER_QUEUE_URL MASS_ALLOCATE_PLAN_QUEUE_URL MASS_ALLOCATE_CHUNK_QUEUE_URL \
+    ORDER_PIPELINE_QUEUE_URL RELEASE_QUEUE_URL ORDER_EVENTS_QUEUE_URL NOTIFICATIONS_QUEUE_URL OMS_JWT_SECRET
 WATCH_LOG="$WORK_DIR/watch.log"
 WATCH_PID=
 

@@ -3,6 +3,8 @@
 # DC, allocate another partially and explain why, move one unit of a line and cancel, and see availability
 # return to where it started. Then mass allocate: load a backlog, allocate it with the seed's query
 # and watch the job, read its per-order results, abort a second job, and compare two dry runs.
+# Then the order lifecycle: configure an order type, confirm an order and see it allocated and
+# released, have an address change refused, ship it, and read what was published.
 # Needs the local server (cargo run -p local) with its demo data; the backlog is written with
 # `oms-local backlog` into the server's data folder (OMS_DATA_DIR, default ./.oms).
 #
@@ -193,4 +195,66 @@ echo "13. reconciliation still finds no drift"
 req POST /allocation/reconcile '{"repair": false}'
 expect 200
 check "$(field "len(d['drift'])")" 0 "drifting stock rows"
-echo "walkthrough: 13 steps passed"
+# The order lifecycle (seed 003).
+LC='{"OrderId": "LC-1", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": CONFIRMED, "OrderLine": [{"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 1, "UnitPrice": 19.99, "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"}, "ShipToAddress": {"Address": {"Address1": "ADDRESS", "City": "Atlanta", "Country": "US", "Latitude": 33.749, "Longitude": -84.388}}}]}'
+lc_order() { local body=${LC/CONFIRMED/$1}; echo "${body/ADDRESS/$2}"; }
+
+echo "14. configure order type Web: confirming runs the pipeline, an address change re-allocates until release"
+req PUT /order/api/order/orderType/Web '{"Description": "Web orders", "ModTypes": [
+  {"ModTypeId": "ConfirmOrder", "Services": ["ResubmitPipeline", "PublishOrder"], "TextMessages": ["OrderConfirmation"]},
+  {"ModTypeId": "UpdateShipToAddress", "Services": ["ChangeStatus", "PublishOrderLine"], "ChangeStatusId": "1000", "RestrictFromStatus": "3000"},
+  {"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]},
+  {"ModTypeId": "ShipLine", "Services": ["PublishOrderLine"], "EmailMessages": ["ShipConfirmation"], "TextMessages": ["ShipConfirmation"]}]}'
+expect 200
+echo "   $(field "d['message']")"
+req PUT /order/api/order/orderType/Web '{"ModTypes": [{"ModTypeId": "UpdateShipToAddress", "Services": ["ChangeStatus", "ReevaluatePipeline"]}]}'
+expect 400
+echo "   ChangeStatus with ReevaluatePipeline: 400, $(field "d['errors'][0]['field']")"
+
+echo "15. save LC-1, then confirm it: the pipeline allocates and releases it"
+req POST /order/api/order/order "$(lc_order false '1 Main St')"
+expect 200
+req POST /order/api/order/order "$(lc_order true '1 Main St')"
+expect 200
+check "$(field "d['data']['OrderAudit'][-1]['ModTypes'][0]['ModTypeId']")" ConfirmOrder "the confirmation's mod type"
+for _ in $(seq 1 100); do
+    req GET /order/api/order/order/orderId/LC-1
+    [[ "$(field "d['data']['MaxFulfillmentStatusId']")" == 3000 ]] && break
+    sleep 0.2
+done
+check "$(field "d['data']['FulfillmentStatus']")" Released "LC-1 after the pipeline"
+echo "   audit: $(field "' -> '.join(m['ModTypeId'] for a in d['data']['OrderAudit'] for m in a['ModTypes'])")"
+req GET /order/api/order/release/orderId/LC-1
+expect 200
+check "$(field "len(d['data']['Release'])")" 1 "release documents"
+echo "   release $(field "d['data']['Release'][0]['ReleaseId'] + ' to ' + d['data']['Release'][0]['ShipFromLocationId']")"
+
+echo "16. change LC-1's address once released: refused, nothing written"
+req POST /order/api/order/order "$(lc_order true '9 Peachtree St')"
+expect 400
+check "$(field "d['errors'][0]['code']")" ord::10008 "the error code"
+echo "   $(field "d['message']")"
+
+echo "17. ship it: on hand and reserved drop, the order is fulfilled"
+req POST /allocation/query '{"filters": {"orderNumber": "LC-1"}}'
+expect 200
+lc_allocation=$(field "d[0]['allocationId']")
+req PUT "/allocation/$lc_allocation" "{\"allocationId\": \"$lc_allocation\", \"statusCode\": \"SHIPPED\"}"
+expect 200
+req GET /order/api/order/order/orderId/LC-1
+check "$(field "d['data']['FulfillmentStatus']")" Fulfilled "LC-1 after shipping"
+
+echo "18. read what was published (the local server keeps outbound queues readable)"
+for queue in release order-events notifications; do
+    req GET "/local/queues/$queue?limit=1000"
+    expect 200
+    echo "   $queue: $(field "', '.join(m['Body'].get('MessageType') or m['Body'].get('TemplateId') or m['Body']['MessageId'] for m in d['Messages'] if 'LC-1' in json.dumps(m['Body']))")"
+done
+req GET "/local/queues/notifications?limit=1000"
+check "$(field "any(m['Body'].get('TemplateId') == 'ShipConfirmation' and m['Body']['OrderId'] == 'LC-1' for m in d['Messages'])")" True "a ship confirmation for LC-1"
+
+echo "19. reconciliation still finds no drift"
+req POST /allocation/reconcile '{"repair": false}'
+expect 200
+check "$(field "len(d['drift'])")" 0 "drifting stock rows"
+echo "walkthrough: 19 steps passed"

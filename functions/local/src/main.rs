@@ -20,6 +20,8 @@ use oms_core::service::{backlog, demo};
 use oms_core::telemetry;
 use tokio::sync::watch;
 
+mod outbound;
+
 #[derive(Parser)]
 #[command(name = "oms-local", about = "Run the OMS locally, or mint a token for it")]
 struct Cli {
@@ -179,13 +181,17 @@ async fn serve(config: Config, load_demo: bool) -> anyhow::Result<()> {
     let state = Arc::new(AppState { deps: deps.clone(), auth: AuthMode::Local(jwt) });
     // The API's own description and a browsable page of it, without a token like /health.
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", http::openapi::document());
-    let app = http::router(state, None).route("/health", axum::routing::get(http::health)).merge(docs);
+    let app = http::router(state.clone(), None)
+        .route("/health", axum::routing::get(http::health))
+        .route("/local/queues/{name}", axum::routing::get(outbound::read_queue).with_state(state))
+        .merge(docs);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let visibility = queue_visibility()?;
     if let Some(queue) = deps.embedded_queue.clone() {
-        for name in QueueName::ALL {
+        // Outbound queues are read by other systems (here: GET /local/queues/{name}).
+        for name in QueueName::ALL.into_iter().filter(|q| !q.is_outbound()) {
             tasks.push(tokio::spawn(drain_forever(deps.clone(), queue.clone(), name, visibility, stop_rx.clone())));
         }
     }

@@ -59,8 +59,14 @@ fn check_store(data: &Path, job_id: &str) -> HashMap<OrderOutcome, i64> {
         for n in 0..ORDERS {
             let id = OrderId::parse_at("orderId", &format!("BL-{n:06}")).unwrap();
             let order = oms_core::service::orders::load_order(&deps, &tenant, &id).await.unwrap().unwrap();
-            let on_order: u64 =
-                order.lines.iter().map(|l| u64::from(l.quantity_at(FulfillmentStatus::Allocated))).sum();
+            // Allocated and released units (the pipeline releases confirmed orders) are held.
+            let on_order: u64 = order
+                .lines
+                .iter()
+                .map(|l| {
+                    u64::from(l.quantity_at(FulfillmentStatus::Allocated) + l.quantity_at(FulfillmentStatus::Released))
+                })
+                .sum();
             let docs = oms_core::service::allocation::allocations_of_order(&deps, &tenant, &id).await.unwrap();
             let held: u64 = docs.iter().filter(|d| d.status_code.is_live()).map(|d| d.units()).sum();
             assert_eq!(on_order, held, "{id}: the order and its allocation documents disagree");
