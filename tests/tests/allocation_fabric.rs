@@ -361,12 +361,15 @@ on_both_backends! {
         let docs = allocated(&app, order("F-6", &[("1", 3)])).await;
         let id = docs[0]["allocationId"].as_str().unwrap().to_owned();
         let body = json!({"allocationId": id, "items": [{"allocationLineNumber": 1, "shippedQuantity": 1}]});
+        let unreleased = app.fabric(Method::PUT, &format!("/allocation/{id}"), Some(&body)).await;
+        assert_eq!(unreleased.status, StatusCode::CONFLICT, "only released units ship: {}", unreleased.body);
+        common::release(&app, "F-6").await;
         let shipped = app.fabric(Method::PUT, &format!("/allocation/{id}"), Some(&body)).await;
         assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
         assert_eq!(shipped.body["statusCode"], "PARTIALLY_SHIPPED");
         assert_eq!(shipped.body["items"][0]["itemStatus"], "PARTIALLY_SHIPPED");
         assert_eq!(stock(&app, "DC-ATL").await, (9, 2));
-        assert_eq!(line_statuses(&app, "F-6", 0).await, json!({"2000": 2, "7000": 1}));
+        assert_eq!(line_statuses(&app, "F-6", 0).await, json!({"3000": 2, "7000": 1}));
         let too_many = json!({"allocationId": id, "items": [{"allocationLineNumber": 1, "shippedQuantity": 4}]});
         assert_eq!(app.fabric(Method::PUT, &format!("/allocation/{id}"), Some(&too_many)).await.status, StatusCode::CONFLICT);
         let rest = json!({"allocationId": id, "statusCode": "SHIPPED"});

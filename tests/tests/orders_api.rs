@@ -249,10 +249,12 @@ on_both_backends! {
         let down = common::app_on(broken, app.backend);
         let saved = down.post(SAVE, &sample_order("O-16")).await;
         assert_eq!(saved.status, StatusCode::OK, "the order is committed even when the queue is down");
-        assert_eq!(outbox::pending(&app.deps).await.unwrap(), 1);
+        // The change-tracker record, and what the default configuration publishes for a new
+        // confirmed order: the order (order-events) and the OrderConfirmation text.
+        assert_eq!(outbox::pending(&app.deps).await.unwrap(), 3);
         assert_eq!(drain_change_tracker(&app).await, 0);
         let report = outbox::relay_pending(&app.deps, Duration::ZERO, 100).await.unwrap();
-        assert_eq!(report.delivered, 1);
+        assert_eq!(report.delivered, 3);
         assert_eq!(outbox::pending(&app.deps).await.unwrap(), 0);
         assert_eq!(drain_change_tracker(&app).await, 1);
         assert_eq!(tracker_records(&app, "demo").await.len(), 1);

@@ -26,6 +26,7 @@ use oms_core::domain::order::SaveOrderRequest;
 use oms_core::error::OmsError;
 use oms_core::jobs::{batch, dispatch};
 use oms_core::ports::{Clock, QueueName};
+use oms_core::service::lifecycle::{self, cancel::CancelOrderRequest};
 use oms_core::service::stock::ShardCountRequest;
 use oms_core::service::{allocation, inventory, mass_allocate, orders};
 use oms_core::sqlite::SqliteDb;
@@ -80,10 +81,16 @@ pub enum Operation {
     /// A mass allocate job over up to 20 waiting orders (`POST .../massAction` with
     /// `OrderId IN (...)`): the job record and lock, its plan and its chunk, drained at once.
     MassAllocate,
+    /// Cancel one unit of an order's first line (`POST /order/api/order/order/cancel`): its
+    /// reservation released with it when the unit was allocated.
+    CancelOrderUnit,
+    /// Save Order with a new ship-to city (UpdateShipToAddress: the default configuration drops
+    /// the line to Open, releases its reservations and the pipeline allocates it again).
+    ChangeAddress,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 12] = [
         Operation::SaveNewOrder,
         Operation::ResaveOrder,
         Operation::Allocate,
@@ -94,6 +101,8 @@ impl Operation {
         Operation::ScratchItem,
         Operation::ShipItem,
         Operation::MassAllocate,
+        Operation::CancelOrderUnit,
+        Operation::ChangeAddress,
     ];
 
     pub fn name(self) -> &'static str {
@@ -108,13 +117,15 @@ impl Operation {
             Operation::ScratchItem => "scratch an item",
             Operation::ShipItem => "ship an item",
             Operation::MassAllocate => "mass allocate 20 orders",
+            Operation::CancelOrderUnit => "cancel an order unit",
+            Operation::ChangeAddress => "change a ship-to address",
         }
     }
 
     /// The default mix, in percent.
     pub fn default_mix() -> Vec<(Operation, u32)> {
         vec![
-            (Operation::SaveNewOrder, 42),
+            (Operation::SaveNewOrder, 40),
             (Operation::ResaveOrder, 10),
             (Operation::Allocate, 29),
             (Operation::Reallocate, 3),
@@ -124,6 +135,8 @@ impl Operation {
             (Operation::ScratchItem, 2),
             (Operation::ShipItem, 2),
             (Operation::MassAllocate, 1),
+            (Operation::CancelOrderUnit, 1),
+            (Operation::ChangeAddress, 1),
         ]
     }
 }
@@ -271,6 +284,8 @@ struct OrderSpec {
     lines: Vec<(usize, u32)>,
     city: usize,
     revision: u32,
+    /// Confirmed orders are released once allocated; the others wait (payment pending).
+    confirmed: bool,
 }
 
 impl OrderSpec {
@@ -288,7 +303,7 @@ impl OrderSpec {
                     "ShipToAddress": address})
             })
             .collect();
-        json!({"OrderId": self.id, "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": lines})
+        json!({"OrderId": self.id, "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": self.confirmed, "OrderLine": lines})
     }
 }
 
@@ -389,6 +404,7 @@ impl Driver {
                     lines,
                     city: self.rng.random_range(0..CITIES.len()),
                     revision: 0,
+                    confirmed: self.rng.random_bool(0.5),
                 };
                 let result = save(&deps, &caller, &spec).await;
                 if result.is_ok() {
@@ -461,7 +477,8 @@ impl Driver {
                 Some(inventory::apply_supply(&deps, &caller.tenant, &req).await.map(|_| ()))
             }
             Operation::MoveLine => {
-                let (slot, doc, line, _) = self.held_unit(|i| i.reallocated_quantity).await?;
+                let (slot, doc, line, _) =
+                    self.held_unit(|i| i.reallocated_quantity, AllocationItem::unreleased).await?;
                 let req: ReallocateRequest = from_json(json!({"orderNumber": doc.order_number, "channel": "12",
                     "tenant": TENANT, "id": doc.allocation_id, "documentType": "ALLOCATION",
                     "items": [{"allocationLineNumber": line, "quantity": 1}]}))
@@ -471,6 +488,24 @@ impl Driver {
                 Some(result)
             }
             Operation::MassAllocate => self.mass_allocate().await,
+            Operation::CancelOrderUnit => {
+                if self.orders.is_empty() {
+                    return None;
+                }
+                let n = self.rng.random_range(0..self.orders.len());
+                let req: CancelOrderRequest = from_json(json!({"OrderId": self.orders[n].id,
+                    "CancelReasonId": "CustomerRequest", "OrderLine": [{"OrderLineId": "1", "Quantity": 1}]}))
+                .ok()?;
+                Some(lifecycle::cancel::cancel_order(&deps, &caller, &req).await.map(|_| ()))
+            }
+            Operation::ChangeAddress => {
+                if self.orders.is_empty() {
+                    return None;
+                }
+                let n = self.rng.random_range(0..self.orders.len());
+                self.orders[n].city = (self.orders[n].city + 1) % CITIES.len();
+                Some(save(&deps, &caller, &self.orders[n]).await)
+            }
             Operation::ScratchItem | Operation::ShipItem => {
                 let (field, count, extra): (_, fn(&AllocationItem) -> u32, _) = match op {
                     Operation::ScratchItem => {
@@ -478,7 +513,12 @@ impl Driver {
                     }
                     _ => ("shippedQuantity", |i| i.shipped_quantity, json!({})),
                 };
-                let (slot, doc, line, count) = self.held_unit(count).await?;
+                // Only released units ship (the pipeline released what was allocated).
+                let takeable: fn(&AllocationItem) -> u32 = match op {
+                    Operation::ShipItem => |i| i.released_quantity,
+                    _ => AllocationItem::held,
+                };
+                let (slot, doc, line, count) = self.held_unit(count, takeable).await?;
                 let mut item = json!({"allocationLineNumber": line, field: count + 1});
                 if let (Some(item), Some(extra)) = (item.as_object_mut(), extra.as_object()) {
                     item.extend(extra.clone());
@@ -524,9 +564,13 @@ impl Driver {
         Some(Ok(()))
     }
 
-    /// One unit of a held line of an allocated order: (slot, allocation, line number, that
-    /// line's `count`).
-    async fn held_unit(&mut self, count: fn(&AllocationItem) -> u32) -> Option<(usize, Allocation, u32, u32)> {
+    /// One unit of a line of an allocated order that `takeable` says has units: (slot,
+    /// allocation, line number, that line's `count`).
+    async fn held_unit(
+        &mut self,
+        count: fn(&AllocationItem) -> u32,
+        takeable: fn(&AllocationItem) -> u32,
+    ) -> Option<(usize, Allocation, u32, u32)> {
         if self.allocated.is_empty() {
             return None;
         }
@@ -534,7 +578,7 @@ impl Driver {
         let ids = self.allocated[slot].1.clone();
         let id = &ids[self.rng.random_range(0..ids.len())];
         let doc = allocation::get_allocation(&self.deps, &self.caller.tenant, id).await.ok()?;
-        let line = doc.items.iter().find(|i| i.held() > 0)?;
+        let line = doc.items.iter().find(|i| takeable(i) > 0)?;
         let (number, count) = (line.allocation_line_number, count(line));
         Some((slot, doc, number, count))
     }
@@ -559,6 +603,8 @@ impl Driver {
     /// Delivers every queued change-tracker message through the queue consumer.
     async fn drain(&mut self) {
         self.drain_queue(QueueName::ChangeTracker).await;
+        // The pipeline releases what was allocated, as in production (confirmed orders).
+        self.drain_queue(QueueName::OrderPipeline).await;
     }
 
     /// Delivers every message queued on `queue` through its consumer.

@@ -126,6 +126,7 @@ pub const ALL_PERMISSIONS: &[&str] = &[
     "api::allocation::admin",
     "api::order::transaction::admin",
     "api::order::config::admin",
+    "api::order::config::read",
     "api::scheduler::read",
     "api::scheduler::admin",
 ];
@@ -244,7 +245,7 @@ pub async fn drain_queues(deps: &Deps, rounds: usize) -> usize {
     let mut delivered = 0;
     for _ in 0..rounds {
         let mut round = 0;
-        for name in QueueName::ALL {
+        for name in QueueName::ALL.into_iter().filter(|q| !q.is_outbound()) {
             let report = batch::drain_once(deps.queue.as_ref(), name, std::time::Duration::from_secs(30), |message| {
                 let deps = deps.clone();
                 async move { dispatch::consume_one(&deps, name, message).await }
@@ -260,6 +261,29 @@ pub async fn drain_queues(deps: &Deps, rounds: usize) -> usize {
         delivered += round;
     }
     delivered
+}
+
+/// Every message on an outbound queue (release, order-events, notifications), taken off it, as
+/// JSON, oldest first.
+pub async fn outbound(deps: &Deps, queue: QueueName) -> Vec<Value> {
+    let mut all = Vec::new();
+    loop {
+        let batch = deps.queue.receive(queue, 10, std::time::Duration::from_secs(300)).await.expect("receive");
+        if batch.is_empty() {
+            return all;
+        }
+        let handles: Vec<String> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
+        deps.queue.ack(queue, &handles).await.expect("ack");
+        all.extend(batch.into_iter().map(|m| serde_json::from_str::<Value>(&m.body).expect("a JSON body")));
+    }
+}
+
+/// Releases the order (it must be confirmed and not held), as the pipeline does after
+/// allocation: what a warehouse needs before it ships.
+pub async fn release(app: &TestApp, order_id: &str) -> Reply {
+    let reply = app.post("/order/api/order/order/release", &serde_json::json!({"OrderId": order_id})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply
 }
 
 /// The order of the seed's Save Order example.
