@@ -428,3 +428,24 @@ on_both_backends! {
         assert_eq!(order["OrderAudit"][4]["UpdatedBy"], "tester");
     }
 }
+
+/// The selling services are another issue's: configured, they are a no-op that says so in the
+/// logs, and the order's prices stay as sent.
+#[tokio::test(flavor = "current_thread")]
+async fn when_a_pricing_service_is_configured_should_log_that_it_is_not_built_yet() {
+    let app = common::spawn_app(common::Backend::Embedded).await.unwrap();
+    configure(
+        &app,
+        "Priced",
+        json!({"ModTypes": [{"ModTypeId": "CreateOrder", "Services": ["CalculatePrice", "CalculateTaxes"]}]}),
+    )
+    .await;
+    let (lines, data) = common::capture_logs(async { saved(&app, &order("PR-1", "Priced", 2, false)).await }).await;
+    let noops: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("selling service not built yet")))
+        .map(|l| l["fields"]["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(noops, ["CalculatePrice", "CalculateTaxes"], "{lines:?}");
+    assert_eq!(data["OrderLine"][0]["UnitPrice"], 10, "the price is what the order carries");
+}
