@@ -252,6 +252,10 @@ for queue in release order-events notifications; do
 done
 req GET "/local/queues/notifications?limit=1000"
 check "$(field "any(m['Body'].get('TemplateId') == 'ShipConfirmation' and m['Body']['OrderId'] == 'LC-1' for m in d['Messages'])")" True "a ship confirmation for LC-1"
+req GET "/local/queues/release?limit=1000"
+check "$(field "any(m['Body']['MessageId'] == 'LC-1-R1' for m in d['Messages'])")" True "LC-1's release document"
+req GET "/local/queues/order-events?limit=1000"
+check "$(field "[m['Body']['ModTypes'] for m in d['Messages'] if m['Body']['OrderId'] == 'LC-1']")" "[['ConfirmOrder'], ['ShipLine']]" "LC-1's published order and lines"
 
 echo "19. reconciliation still finds no drift"
 req POST /allocation/reconcile '{"repair": false}'

@@ -1,7 +1,7 @@
 //! `GET /local/queues/{name}`: what the system published on an outbound queue (release,
 //! order-events, notifications), which a warehouse, a marketing or a messaging system would
-//! consume in AWS. The caller's token decides the tenant: only its messages are shown. The
-//! messages stay in the queue.
+//! consume in AWS. The caller's token decides the tenant: only its messages are shown, the
+//! newest `limit` (default 100), oldest first. The messages stay in the queue.
 
 use std::collections::HashMap;
 
@@ -46,7 +46,7 @@ pub async fn read_queue(
     let Some(embedded) = state.deps.embedded_queue.as_ref() else {
         return refuse(StatusCode::NOT_FOUND, "queues are SQS queues here: read them with the AWS tools".into());
     };
-    let peeked = match embedded.peek(queue, MAX_MESSAGES).await {
+    let peeked = match embedded.peek(queue, caller.tenant.as_str(), limit).await {
         Ok(messages) => messages,
         Err(e) => {
             tracing::error!(error = %e, "reading the embedded queue failed");
@@ -55,16 +55,10 @@ pub async fn read_queue(
     };
     let messages: Vec<Value> = peeked
         .into_iter()
-        .filter_map(|m| {
-            let body: Value = serde_json::from_str(&m.body).ok()?;
-            (body.get("Tenant").and_then(Value::as_str) == Some(caller.tenant.as_str()))
-                .then(|| json!({"MessageId": m.message_id, "SentAt": m.sent_at.to_rfc3339(), "Body": body}))
+        .map(|m| {
+            let body: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+            json!({"MessageId": m.message_id, "SentAt": m.sent_at.to_rfc3339(), "Body": body})
         })
-        .rev()
-        .take(limit)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
         .collect();
     Json(json!({"Queue": queue.as_str(), "Count": messages.len(), "Messages": messages})).into_response()
 }

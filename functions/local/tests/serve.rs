@@ -83,6 +83,37 @@ fn when_restarted_after_ctrl_c_should_keep_the_data_and_drain_the_change_tracker
 }
 
 #[test]
+fn when_an_order_is_published_the_outbound_queue_should_show_it_to_its_tenant_only() {
+    let data = temp_dir();
+    let port = free_port();
+    let server = start(&data, port);
+    let token = mint(&data);
+    let order = r#"{"OrderId": "Q-1", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true, "OrderLine": [{"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 1, "UnitPrice": 5, "DeliveryMethod": {"DeliveryMethodId": "Email"}}]}"#;
+    let (status, body) = request(port, "POST", "/order/api/order/order", Some(&token), Some(order)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = request(port, "GET", "/local/queues/order-events?limit=5", Some(&token), None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let read: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let last = &read["Messages"].as_array().unwrap().last().unwrap()["Body"];
+    assert_eq!((last["OrderId"].as_str(), last["MessageType"].as_str()), (Some("Q-1"), Some("Order")), "{body}");
+    let again = request(port, "GET", "/local/queues/order-events", Some(&token), None).unwrap().1;
+    assert!(again.contains("Q-1"), "reading leaves the messages in the queue: {again}");
+    let other = Command::new(support::BIN)
+        .args(["mint-token", "--tenant", "acme"])
+        .env("OMS_DATA_DIR", &data)
+        .env_remove("OMS_JWT_SECRET")
+        .output()
+        .unwrap();
+    let acme = String::from_utf8(other.stdout).unwrap().trim().to_string();
+    let (status, body) = request(port, "GET", "/local/queues/order-events", Some(&acme), None).unwrap();
+    assert_eq!((status, body.contains("Q-1")), (200, false), "{body}");
+    assert_eq!(request(port, "GET", "/local/queues/change-tracker", Some(&token), None).unwrap().0, 404);
+    assert_eq!(request(port, "GET", "/local/queues/order-events", None, None).unwrap().0, 401);
+    interrupt(server);
+    std::fs::remove_dir_all(data).ok();
+}
+
+#[test]
 fn when_started_should_serve_the_openapi_document_and_its_page_without_a_token() {
     let data = temp_dir();
     let port = free_port();

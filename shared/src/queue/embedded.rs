@@ -80,19 +80,23 @@ impl EmbeddedQueue {
             .await
     }
 
-    /// Up to `limit` messages of the queue, oldest first, left where they are (for reading an
-    /// outbound queue that another system would consume).
-    pub async fn peek(&self, queue: QueueName, limit: usize) -> anyhow::Result<Vec<PeekedMessage>> {
+    /// The newest `limit` messages of the queue whose JSON body names `tenant` (`"Tenant"`),
+    /// oldest first, left where they are (for reading an outbound queue that another system
+    /// would consume).
+    pub async fn peek(&self, queue: QueueName, tenant: &str, limit: usize) -> anyhow::Result<Vec<PeekedMessage>> {
         let name = queue.as_str().to_owned();
+        let tenant = tenant.to_owned();
         let limit = i64::try_from(limit)?;
         self.db()
             .await?
             .read(move |conn| {
                 let mut select = conn.prepare_cached(
-                    "SELECT message_id, body, sent_at_ms FROM queue_messages WHERE queue = ?1 ORDER BY seq LIMIT ?2",
+                    "SELECT message_id, body, sent_at_ms FROM queue_messages
+                      WHERE queue = ?1 AND json_valid(body) AND json_extract(body, '$.Tenant') = ?2
+                      ORDER BY seq DESC LIMIT ?3",
                 )?;
-                let rows = select
-                    .query_map(params![name, limit], |row| {
+                let mut rows = select
+                    .query_map(params![name, tenant, limit], |row| {
                         let sent_at_ms: i64 = row.get(2)?;
                         Ok(PeekedMessage {
                             message_id: row.get(0)?,
@@ -101,6 +105,7 @@ impl EmbeddedQueue {
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
+                rows.reverse();
                 Ok(rows)
             })
             .await
