@@ -407,10 +407,18 @@ pub struct OrderAudit {
 #[serde(rename_all = "PascalCase")]
 pub struct AuditModType {
     pub mod_type_id: String,
-    /// The lines a line-level type touched; empty for an order-level type.
+    /// The lines a line-level type touched (the first [`MAX_AUDIT_LINE_IDS`]); empty for an
+    /// order-level type.
     #[schema(value_type = Vec<String>)]
     pub order_line_ids: Vec<OrderLineId>,
+    /// How many lines the type touched, all of them counted.
+    #[serde(default)]
+    pub line_count: usize,
 }
+
+/// Most line ids one audit entry names per mod type, so that 20 entries of a 500-line order
+/// stay small.
+pub const MAX_AUDIT_LINE_IDS: usize = 20;
 
 /// A valid order. Its serde form (PascalCase) is the storage form; [`Order::to_response`]
 /// (in `order_view`) is what clients see.

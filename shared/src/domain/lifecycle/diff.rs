@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{ModLevel, ModType};
 use crate::domain::ids::OrderLineId;
-use crate::domain::order::{AuditModType, HoldStatus, Order, OrderLine};
+use crate::domain::order::{AuditModType, HoldStatus, MAX_AUDIT_LINE_IDS, Order, OrderLine};
 use crate::domain::status::FulfillmentStatus;
 
 /// One modification type that occurred; a line-level type names the lines it touched.
@@ -133,7 +133,11 @@ fn collect(found: BTreeMap<ModType, Vec<OrderLineId>>) -> Vec<ModEvent> {
 pub fn audit_entries(events: &[ModEvent]) -> Vec<AuditModType> {
     events
         .iter()
-        .map(|e| AuditModType { mod_type_id: e.mod_type.id().to_owned(), order_line_ids: e.lines.clone() })
+        .map(|e| AuditModType {
+            mod_type_id: e.mod_type.id().to_owned(),
+            order_line_ids: e.lines.iter().take(MAX_AUDIT_LINE_IDS).cloned().collect(),
+            line_count: e.lines.len(),
+        })
         .collect()
 }
 
@@ -235,6 +239,18 @@ mod tests {
         );
         assert_eq!(names(&derive(Some(&before), &after)), ["ConfirmOrder", "ResolveHold"]);
         assert!(!after.is_on_hold());
+    }
+
+    #[test]
+    fn when_a_type_touches_many_lines_the_audit_should_name_the_first_and_count_them_all() {
+        let lines: Vec<serde_json::Value> = (1..=30).map(|n| line(&n.to_string(), 1, "Austin")).collect();
+        let before = order(json!({"OrderId": "O1", "OrderType": {"OrderTypeId": "Web"}, "OrderLine": lines}), None);
+        let mut after = before.clone();
+        for l in &mut after.lines {
+            l.move_quantity(FulfillmentStatus::Open, FulfillmentStatus::Allocated, 1).unwrap();
+        }
+        let audit = audit_entries(&derive(Some(&before), &after));
+        assert_eq!((audit[0].order_line_ids.len(), audit[0].line_count), (MAX_AUDIT_LINE_IDS, 30));
     }
 
     #[test]
