@@ -9,7 +9,8 @@ use crate::deps::Deps;
 use crate::domain::ids::{OrderId, TenantId};
 use crate::error::OmsError;
 use crate::keys;
-use crate::ports::{Item, Key, Query, SkRange};
+use crate::ports::{Item, Key, Query, QueueName, SkRange, WriteOp};
+use crate::service::outbox::{self, OutboxMessage};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -19,6 +20,19 @@ pub struct ChangeTrackerMessage {
     /// Unique per change: a redelivered message writes the same record again.
     pub change_id: String,
     pub time: DateTime<Utc>,
+}
+
+/// The outbox record of one change of `order`, to join the change's transaction, and its
+/// message, to send once it committed.
+pub(crate) fn outbox_record(deps: &Deps, tenant: &TenantId, order: &OrderId) -> (WriteOp, OutboxMessage) {
+    let now = deps.clock.now();
+    let change = ChangeTrackerMessage {
+        tenant: tenant.clone(),
+        order_id: order.clone(),
+        change_id: deps.ids.new_id(),
+        time: now,
+    };
+    outbox::record(deps, tenant, QueueName::ChangeTracker, outbox::body(&change), now)
 }
 
 /// Several changes in one message: a mass allocation's group of orders, committed together,

@@ -7,10 +7,9 @@ use crate::domain::ids::{OrderId, TenantId};
 use crate::domain::order::{Order, SaveOrderRequest};
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Index, Item, QueueName};
-use crate::service::change_tracker::ChangeTrackerMessage;
+use crate::ports::{Index, Item};
+use crate::service::allocation;
 use crate::service::lifecycle::{self, Units};
-use crate::service::{allocation, outbox};
 use crate::store::entity;
 
 /// Attempts before a save that races other saves gives up with 409.
@@ -69,22 +68,9 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
         let previous = load_order(deps, &caller.tenant, &draft.order_id).await?;
         let now = deps.clock.now();
         let mut order = Order::from_draft(draft.clone(), &caller.tenant, &caller.user, now, previous.as_ref())?;
-        let config = lifecycle::config::config_for(deps, &caller.tenant, &order.order_type_id).await?;
-        let effects =
-            lifecycle::effects::apply(deps, &config, previous.as_ref(), &mut order, Units::Move, SAVE_SOURCE).await?;
+        let recorded = lifecycle::record_change(deps, previous.as_ref(), &mut order, Units::Move, SAVE_SOURCE).await?;
         let item = order_item(&caller.tenant, &order)?;
         entity::check_item_size(&item, &format!("order {}", order.order_id), "OrderLine")?;
-        let change = ChangeTrackerMessage {
-            tenant: caller.tenant.clone(),
-            order_id: order.order_id.clone(),
-            change_id: deps.ids.new_id(),
-            time: now,
-        };
-        let (mut writes, mut messages) = effects.into_outbox(deps, &caller.tenant);
-        let (tracker, message) =
-            outbox::record(deps, &caller.tenant, QueueName::ChangeTracker, outbox::body(&change), now);
-        writes.push(tracker);
-        messages.push(message);
         let written = allocation::write_order_change(
             deps,
             &caller.tenant,
@@ -92,8 +78,8 @@ pub async fn save_order(deps: &Deps, caller: &Caller, req: &SaveOrderRequest) ->
             previous.as_ref(),
             &order,
             SAVE_SOURCE,
-            writes,
-            messages,
+            recorded.writes,
+            recorded.messages,
         )
         .await?;
         if written {

@@ -205,13 +205,13 @@ pub(crate) enum Ending {
     NotClaimed,
 }
 
-/// What the live allocate request writes at the finish: the order (with its guard), the
-/// change-tracker record and what the order's configuration publishes (outbox records).
-/// Recovery has none, so an allocate journal found later rolls back.
+/// What the live allocate request writes at the finish: the order (with its guard) and its
+/// outbox records (the change-tracker record first, then what the order's configuration
+/// publishes). Recovery has none, so an allocate journal found later rolls back.
 pub(crate) struct AllocateFinish {
     pub order: Item,
     pub guard: Condition,
-    pub tracker: Vec<WriteOp>,
+    pub records: Vec<WriteOp>,
 }
 
 /// The most allocation documents and orders one journaled change may touch: they share the
@@ -421,11 +421,11 @@ async fn finish(deps: &Deps, journal: &Journal, allocate: Option<AllocateFinish>
         Kind::Reallocate => {}
         Kind::Allocate => {
             // Only the live request knows the order it planned: anyone else rolls back.
-            let Some(AllocateFinish { order, guard, tracker }) = allocate else {
+            let Some(AllocateFinish { order, guard, records }) = allocate else {
                 return turn_back(deps, journal, steps).await;
             };
             writes.push(WriteOp::Put { item: order, condition: Some(guard) });
-            writes.extend(tracker);
+            writes.extend(records);
         }
     }
     let own = writes.len();

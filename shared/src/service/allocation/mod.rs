@@ -23,7 +23,7 @@ use crate::domain::sourcing::{self, Availability, Demand, Plan, Strategy};
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
-use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, QueueName, StoreError, Update, WriteOp};
+use crate::ports::{Condition, Index, Item, MAX_TRANSACTION_ITEMS, Query, StoreError, Update, WriteOp};
 
 mod batch;
 pub(crate) mod journal;
@@ -32,7 +32,7 @@ mod placement;
 mod query;
 mod reallocate;
 mod update;
-use crate::service::change_tracker::ChangeTrackerMessage;
+use crate::service::change_tracker;
 use crate::service::inventory;
 use crate::service::lifecycle::{self, Units};
 use crate::service::stock::{self, StockMove};
@@ -213,7 +213,7 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
     writes.extend(change.others.iter().cloned());
     if let Some(finish) = &change.allocate {
         writes.push(WriteOp::Put { item: finish.order.clone(), condition: Some(finish.guard.clone()) });
-        writes.extend(finish.tracker.iter().cloned());
+        writes.extend(finish.records.iter().cloned());
     }
     if writes.len() <= commit::capacity() {
         return match commit::transact(deps, writes).await {
@@ -242,7 +242,7 @@ async fn write_change(deps: &Deps, tenant: &TenantId, user: &UserId, change: Cha
         journal::Kind::Reallocate => 0,
     };
     let holds = stock.hold_settings(tenant);
-    let published = change.allocate.as_ref().map_or(0, |f| f.tracker.len().saturating_sub(1));
+    let published = change.allocate.as_ref().map_or(0, |f| f.records.len().saturating_sub(1));
     journal::check_size(reads.len() + holds.len(), change.created.len(), orders, published)?;
     let plan = journal::Journal::new(deps, tenant, change.kind, user, stock.moves, &change.rewrites, change.created);
     match journal::run(deps, plan, &reads, holds, change.allocate).await? {
@@ -275,21 +275,6 @@ fn held_conflict(docs: &[Allocation]) -> OmsError {
     OmsError::Conflict(format!("allocations {} are being changed by another request; retry shortly", held.join(", ")))
 }
 
-pub(crate) fn change_tracker_write(
-    deps: &Deps,
-    tenant: &TenantId,
-    order: &OrderId,
-) -> (WriteOp, outbox::OutboxMessage) {
-    let now = deps.clock.now();
-    let change = ChangeTrackerMessage {
-        tenant: tenant.clone(),
-        order_id: order.clone(),
-        change_id: deps.ids.new_id(),
-        time: now,
-    };
-    outbox::record(deps, tenant, QueueName::ChangeTracker, outbox::body(&change), now)
-}
-
 /// The order writes of cancelling `docs`: their units go back to Open, each order guarded by
 /// the version read, with its change-tracker record.
 pub(crate) async fn cancel_order_writes(
@@ -317,7 +302,7 @@ pub(crate) async fn cancel_order_writes(
         next.touch(user, deps.clock.now());
         let item = orders::order_item(tenant, &next)?;
         writes.push(WriteOp::Put { item, condition: Some(Condition::version_is(order.version)) });
-        let (tracker, message) = change_tracker_write(deps, tenant, &order_id);
+        let (tracker, message) = change_tracker::outbox_record(deps, tenant, &order_id);
         writes.push(tracker);
         messages.push(message);
     }
@@ -700,25 +685,20 @@ async fn allocate(
         if draft.is_none() {
             next.touch(&caller.user, deps.clock.now());
         }
-        let config = lifecycle::config::config_for(deps, tenant, &next.order_type_id).await?;
-        let effects =
-            lifecycle::effects::apply(deps, &config, stored.as_ref(), &mut next, Units::Keep, ALLOCATE_SOURCE)
-                .await
-                .map_err(|e| if draft.is_some() { e.nested_in("detail.order") } else { e })?;
+        let recorded = lifecycle::record_change(deps, stored.as_ref(), &mut next, Units::Keep, ALLOCATE_SOURCE)
+            .await
+            .map_err(|e| if draft.is_some() { e.nested_in("detail.order") } else { e })?;
         let order_item = orders::order_item(tenant, &next)?;
         if draft.is_some() {
             entity::check_item_size(&order_item, &format!("order {order_id}"), "detail.order.OrderLine")?;
         }
         let guard = stored.as_ref().map_or(Condition::NotExists, |s| Condition::version_is(s.version));
 
-        let (tracker, message) = change_tracker_write(deps, tenant, order_id);
-        let (published, published_messages) = effects.into_outbox(deps, tenant);
         let mut change = Change::new(journal::Kind::Allocate);
         change.created = docs.clone();
         change.settle_stock(&StockDeltas::new());
-        let finish_writes = std::iter::once(tracker).chain(published).collect();
-        change.allocate = Some(journal::AllocateFinish { order: order_item, guard, tracker: finish_writes });
-        change.messages = std::iter::once(message).chain(published_messages).collect();
+        change.allocate = Some(journal::AllocateFinish { order: order_item, guard, records: recorded.writes });
+        change.messages = recorded.messages;
         change.shard_settings = shard_settings.clone();
         match write_change(deps, tenant, &caller.user, change).await? {
             Written::Done => {

@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 
 use super::placement::{Moving, Placer};
 use super::{
-    Allocation, Caller, Deps, MAX_ATTEMPTS, OmsError, OmsResult, StockDeltas, TenantId, Written, change_tracker_write,
-    get_allocation, held_conflict, held_elsewhere, inventory, journal, orders, read_availability, settings,
-    write_change,
+    Allocation, Caller, Deps, MAX_ATTEMPTS, OmsError, OmsResult, StockDeltas, Written, get_allocation, held_conflict,
+    held_elsewhere, inventory, journal, orders, read_availability, settings, write_change,
 };
 use crate::domain::allocation::{AppliedUpdate, UPDATE_SOURCE, UpdateAllocationRequest};
 use crate::domain::order::Order;
@@ -129,13 +128,12 @@ async fn write_update(
     change.settle_stock(&shipped);
     if next_order != order {
         next_order.touch(&caller.user, deps.clock.now());
-        let config = lifecycle::config::config_for(deps, tenant, &next_order.order_type_id).await?;
-        let effects =
-            lifecycle::effects::apply(deps, &config, Some(&order), &mut next_order, Units::Keep, UPDATE_SOURCE).await?;
-        change.others.extend(order_writes(deps, tenant, &order, &next_order, &mut change.messages)?);
-        let (published, messages) = effects.into_outbox(deps, tenant);
-        change.others.extend(published);
-        change.messages.extend(messages);
+        let recorded =
+            lifecycle::record_change(deps, Some(&order), &mut next_order, Units::Keep, UPDATE_SOURCE).await?;
+        let item = orders::order_item(tenant, &next_order)?;
+        change.others.push(WriteOp::Put { item, condition: Some(Condition::version_is(order.version)) });
+        change.others.extend(recorded.writes);
+        change.messages.extend(recorded.messages);
     }
     Ok((write_change(deps, tenant, &caller.user, change).await?, written))
 }
@@ -147,18 +145,4 @@ fn ship_on_order(order: &mut Order, line_id: &crate::domain::ids::OrderLineId, u
     line.move_quantity(FulfillmentStatus::Released, FulfillmentStatus::Fulfilled, released)?;
     let allocated = (units - released).min(line.quantity_at(FulfillmentStatus::Allocated));
     line.move_quantity(FulfillmentStatus::Allocated, FulfillmentStatus::Fulfilled, allocated)
-}
-
-/// The order write, guarded by the version read, and its change-tracker record.
-fn order_writes(
-    deps: &Deps,
-    tenant: &TenantId,
-    read: &Order,
-    next: &Order,
-    messages: &mut Vec<crate::service::outbox::OutboxMessage>,
-) -> OmsResult<Vec<WriteOp>> {
-    let item = orders::order_item(tenant, next)?;
-    let (tracker, message) = change_tracker_write(deps, tenant, &next.order_id);
-    messages.push(message);
-    Ok(vec![WriteOp::Put { item, condition: Some(Condition::version_is(read.version)) }, tracker])
 }

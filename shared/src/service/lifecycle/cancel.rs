@@ -11,11 +11,11 @@ use crate::domain::ids::{OrderId, OrderLineId};
 use crate::domain::order::{MAX_CODE_CHARS, MAX_LINE_QUANTITY, Order, OrderLine, whole_number};
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{LINE_MOD_NOT_PERMITTED, OmsError, OmsResult};
-use crate::service::allocation::{change_tracker_write, write_order_change};
+use crate::service::allocation::write_order_change;
 use crate::service::orders;
 use crate::store::entity;
 
-use super::effects::{self, Units};
+use super::effects::Units;
 
 pub const CANCEL_SOURCE: &str = "POST /order/api/order/order/cancel";
 const ATTEMPTS: usize = 8;
@@ -170,15 +170,21 @@ pub async fn cancel_order(deps: &Deps, caller: &Caller, req: &CancelOrderRequest
             .ok_or_else(|| OmsError::order_not_found(req.order_id.as_str()))?;
         let mut next = canceled(&order, &req)?;
         next.touch(&caller.user, deps.clock.now());
-        let config = super::config::config_for(deps, tenant, &next.order_type_id).await?;
-        let effects = effects::apply(deps, &config, Some(&order), &mut next, Units::Move, CANCEL_SOURCE).await?;
+        let recorded = super::record_change(deps, Some(&order), &mut next, Units::Move, CANCEL_SOURCE).await?;
         let item = orders::order_item(tenant, &next)?;
         entity::check_item_size(&item, &format!("order {}", next.order_id), "OrderLine")?;
-        let (mut writes, mut messages) = effects.into_outbox(deps, tenant);
-        let (tracker, message) = change_tracker_write(deps, tenant, &next.order_id);
-        writes.push(tracker);
-        messages.push(message);
-        if write_order_change(deps, tenant, &caller.user, Some(&order), &next, CANCEL_SOURCE, writes, messages).await? {
+        if write_order_change(
+            deps,
+            tenant,
+            &caller.user,
+            Some(&order),
+            &next,
+            CANCEL_SOURCE,
+            recorded.writes,
+            recorded.messages,
+        )
+        .await?
+        {
             return Ok(next);
         }
         crate::service::backoff(attempt).await;

@@ -16,6 +16,7 @@ use crate::domain::lifecycle::diff::{self, ModEvent};
 use crate::domain::lifecycle::messages::{self, Channel};
 use crate::domain::lifecycle::{ModLevel, ModType, Service};
 use crate::domain::order::{Order, OrderLine};
+use crate::domain::order_view::OrderResponse;
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{LINE_MOD_NOT_PERMITTED, ORDER_MOD_NOT_PERMITTED, OmsError, OmsResult};
 use crate::ports::{QueueName, WriteOp};
@@ -127,16 +128,8 @@ pub async fn apply(
         }
     }
 
+    let after: &Order = after;
     let id_of = |kind: &str| format!("{}-v{}-{kind}", after.order_id, after.version);
-    if with(Service::PublishOrder).next().is_some() {
-        let body = order_message(&id_of("order"), "Order", &tenant, after, &mod_types, None);
-        published.push((QueueName::OrderEvents, body));
-    } else if with(Service::PublishOrderLine).next().is_some() {
-        let lines = touched_lines(after, with(Service::PublishOrderLine).map(|(e, _)| *e));
-        let body = order_message(&id_of("lines"), "OrderLine", &tenant, after, &mod_types, Some(&lines));
-        published.push((QueueName::OrderEvents, body));
-    }
-
     let mut wanted: Vec<(Channel, &str)> = Vec::new();
     for (_, rule) in &configured {
         let named = rule.email_messages.iter().map(|id| (Channel::Email, id.as_str()));
@@ -146,9 +139,22 @@ pub async fn apply(
             }
         }
     }
-    if !wanted.is_empty() {
+    let publish_order = with(Service::PublishOrder).next().is_some();
+    let publish_lines = with(Service::PublishOrderLine).next().is_some();
+    // The order as Get Order renders it, for what is published and rendered: built once.
+    let view = (publish_order || publish_lines || !wanted.is_empty()).then(|| after.to_response());
+    if let Some(view) = view.as_ref().filter(|_| publish_order) {
+        let body = order_message(&id_of("order"), "Order", &tenant, after, view, &mod_types, None);
+        published.push((QueueName::OrderEvents, body));
+    } else if let Some(view) = view.as_ref().filter(|_| publish_lines) {
+        let lines = touched_lines(after, with(Service::PublishOrderLine).map(|(e, _)| *e));
+        let body = order_message(&id_of("lines"), "OrderLine", &tenant, after, view, &mod_types, Some(&lines));
+        published.push((QueueName::OrderEvents, body));
+    }
+
+    if let Some(view) = view.as_ref().filter(|_| !wanted.is_empty()) {
         let lines = touched_lines(after, events.iter());
-        let context = message_context(&tenant, after, &mod_types, &lines);
+        let context = message_context(&tenant, view, &mod_types, &lines);
         for (channel, id) in wanted {
             let Some(template) = config::template(deps, &tenant, channel, id).await? else {
                 tracing::warn!(order_id = %after.order_id, template = id, "message template is gone; not sent");
@@ -350,13 +356,19 @@ fn order_message(
     kind: &str,
     tenant: &TenantId,
     order: &Order,
+    view: &OrderResponse,
     mod_types: &[&str],
     lines: Option<&BTreeSet<OrderLineId>>,
 ) -> String {
-    let mut view = order.to_response();
-    if let Some(lines) = lines {
-        view.order_line.retain(|l| lines.contains(&l.order_line_id));
+    let view = match lines {
+        Some(lines) => {
+            let mut some = view.clone();
+            some.order_line.retain(|l| lines.contains(&l.order_line_id));
+            serde_json::to_value(some)
+        }
+        None => serde_json::to_value(view),
     }
+    .unwrap_or(Value::Null);
     let mut body = json!({
         "MessageId": id,
         "MessageType": kind,
@@ -377,8 +389,12 @@ fn order_message(
 
 /// What message templates render against: the order as Get Order answers it, the lines the
 /// change touched, the mod types and the tenant.
-fn message_context(tenant: &TenantId, order: &Order, mod_types: &[&str], lines: &BTreeSet<OrderLineId>) -> Value {
-    let view = order.to_response();
+fn message_context(
+    tenant: &TenantId,
+    view: &OrderResponse,
+    mod_types: &[&str],
+    lines: &BTreeSet<OrderLineId>,
+) -> Value {
     let touched: Vec<_> = view.order_line.iter().filter(|l| lines.contains(&l.order_line_id)).cloned().collect();
     json!({"Tenant": tenant, "ModTypes": mod_types, "Lines": touched, "Order": view})
 }

@@ -10,12 +10,47 @@ pub mod release;
 use crate::deps::Deps;
 use crate::domain::caller::Caller;
 use crate::domain::ids::UserId;
+use crate::domain::order::Order;
 use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
-use crate::service::{allocation, orders};
+use crate::ports::WriteOp;
+use crate::service::outbox::OutboxMessage;
+use crate::service::{allocation, change_tracker, orders};
 
 pub use effects::{Effects, PipelineMessage, Units};
 pub use release::{Release, Released, release_order};
+
+/// What commits with a change of an order, besides the order itself: its outbox records, the
+/// change-tracker record first, then what its order type's configuration publishes.
+pub(crate) struct Recorded {
+    pub writes: Vec<WriteOp>,
+    pub messages: Vec<OutboxMessage>,
+    /// The modification types the change made.
+    pub mod_types: Vec<&'static str>,
+}
+
+/// Runs the change from `before` to `after` through the configuration of `after`'s order type
+/// ([`effects::apply`]: rules, services, the audit entry on `after`) and records what it sets
+/// off, with the change-tracker record.
+pub(crate) async fn record_change(
+    deps: &Deps,
+    before: Option<&Order>,
+    after: &mut Order,
+    units: Units,
+    source: &str,
+) -> OmsResult<Recorded> {
+    let tenant = after.org_id.clone();
+    let config = config::config_for(deps, &tenant, &after.order_type_id).await?;
+    let effects = effects::apply(deps, &config, before, after, units, source).await?;
+    let mod_types = effects.mod_type_ids();
+    let (tracker, message) = change_tracker::outbox_record(deps, &tenant, &after.order_id);
+    let (published, sent) = effects.into_outbox(deps, &tenant);
+    Ok(Recorded {
+        writes: std::iter::once(tracker).chain(published).collect(),
+        messages: std::iter::once(message).chain(sent).collect(),
+        mod_types,
+    })
+}
 
 /// The user the pipeline's changes are recorded under.
 pub const PIPELINE_USER: &str = "order-pipeline";

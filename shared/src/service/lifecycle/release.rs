@@ -18,11 +18,11 @@ use crate::domain::status::FulfillmentStatus;
 use crate::error::{OmsError, OmsResult};
 use crate::keys;
 use crate::ports::{Condition, Query, QueueName, StoreError, WriteOp};
-use crate::service::allocation::{self, change_tracker_write};
+use crate::service::allocation;
 use crate::service::{commit, orders, outbox};
 use crate::store::{self, entity};
 
-use super::effects::{self, Units};
+use super::effects::Units;
 
 /// `source` of what a release writes.
 pub const RELEASE_SOURCE: &str = "POST /order/api/order/order/release";
@@ -150,9 +150,7 @@ pub async fn release_order(deps: &Deps, tenant: &TenantId, user: &UserId, order_
             .collect();
         next.release_count += releases.len() as u32;
         next.touch(user, now);
-        let config = super::config::config_for(deps, tenant, &next.order_type_id).await?;
-        let effects = effects::apply(deps, &config, Some(&order), &mut next, Units::Keep, RELEASE_SOURCE).await?;
-        let mod_types = effects.mod_type_ids();
+        let recorded = super::record_change(deps, Some(&order), &mut next, Units::Keep, RELEASE_SOURCE).await?;
 
         let mut writes = Vec::new();
         for (read, changed) in &rewrites {
@@ -168,16 +166,13 @@ pub async fn release_order(deps: &Deps, tenant: &TenantId, user: &UserId, order_
         }
         let item = orders::order_item(tenant, &next)?;
         writes.push(WriteOp::Put { item, condition: Some(Condition::version_is(order.version)) });
-        let (tracker, tracker_message) = change_tracker_write(deps, tenant, &order.order_id);
-        writes.push(tracker);
-        let (published, mut messages) = effects.into_outbox(deps, tenant);
-        writes.extend(published);
-        messages.push(tracker_message);
+        writes.extend(recorded.writes);
+        let mut messages = recorded.messages;
         for release in &releases {
             let body = serde_json::json!({
                 "MessageId": release.release_id,
                 "Tenant": tenant,
-                "ModTypes": mod_types,
+                "ModTypes": recorded.mod_types,
                 "Release": release,
             });
             let (write, message) = outbox::record(deps, tenant, QueueName::Release, body.to_string(), now);
