@@ -18,8 +18,8 @@ ORDER=(
     allocation-query allocation-explain allocation-reconcile allocation-reallocate allocation-cancel
     component-log-level order-mass-action mass-allocate-planner mass-allocate-worker job-execution-search
     job-execution-results job-execution-abort order-type-put order-type-get order-type-list message-template-put
-    message-template-get message-template-list order-cancel order-release order-releases-get change-tracker-consumer
-    order-pipeline outbox-relay
+    message-template-get message-template-list order-cancel order-release order-releases-get job-execution-trigger
+    change-tracker-consumer order-pipeline outbox-relay milestone-scheduler
 )
 # The allocation id in the sample events; these events get the real id substituted.
 PLACEHOLDER_ALLOCATION_ID=633f216c68f1b4456659161c

@@ -34,7 +34,7 @@ pub mod permission {
         ),
         (ORDER_CONFIG_READ, "read order type configurations and message templates"),
         (SCHEDULER_READ, "search job executions and read their per-order results"),
-        (SCHEDULER_ADMIN, "abort job executions"),
+        (SCHEDULER_ADMIN, "abort job executions; run a scheduled job now (jobExecution/trigger)"),
     ];
 }
 
@@ -167,6 +167,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
         "/scheduler/api/scheduler/jobExecution/jobScheduleId/{jobScheduleId}/results",
         permission::SCHEDULER_READ,
     ),
+    http("job-execution-trigger", "POST", "/scheduler/api/scheduler/jobExecution/trigger", permission::SCHEDULER_ADMIN),
     http("component-log-level", "POST", "/order/component/logLevel", permission::ORDER_CONFIG_ADMIN),
     http("order-cancel", "POST", "/order/api/order/order/cancel", permission::ORDER_WRITE),
     http("order-release", "POST", "/order/api/order/order/release", permission::ORDER_WRITE),
@@ -187,6 +188,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec { name: "mass-allocate-worker", trigger: Trigger::Queue(QueueName::MassAllocateChunk) },
     FunctionSpec { name: "order-pipeline", trigger: Trigger::Queue(QueueName::OrderPipeline) },
     FunctionSpec { name: "outbox-relay", trigger: Trigger::Schedule("rate(1 minute)") },
+    FunctionSpec { name: "milestone-scheduler", trigger: Trigger::Schedule("rate(1 minute)") },
 ];
 
 pub fn function(name: &str) -> Option<&'static FunctionSpec> {

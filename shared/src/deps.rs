@@ -24,6 +24,8 @@ pub struct Deps {
     pub ids: Arc<dyn IdSource>,
     /// Present on the embedded backend (the local server drains its queues).
     pub embedded_queue: Option<Arc<EmbeddedQueue>>,
+    /// Tenants this process has listed among those with scheduled work.
+    pub registered: crate::service::milestones::Registered,
 }
 
 /// The embedded database file inside a data folder.
@@ -60,7 +62,14 @@ impl Deps {
         queue: Arc<dyn MessageQueue>,
         embedded_queue: Option<Arc<EmbeddedQueue>>,
     ) -> Self {
-        Self { store, queue, clock: Arc::new(SystemClock), ids: Arc::new(UlidSource), embedded_queue }
+        Self {
+            store,
+            queue,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UlidSource),
+            embedded_queue,
+            registered: Default::default(),
+        }
     }
 }
 

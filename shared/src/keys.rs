@@ -395,6 +395,56 @@ pub fn job_simulated_stock(t: &TenantId, job_schedule_id: &str, item: &ItemId, l
     Key::new(job_simulated_stock_partition(t, job_schedule_id, item), location.as_str())
 }
 
+/// Sort key of an order's milestone check, beside the order in its partition.
+pub const MILESTONE_CHECK_SK: &str = "MILESTONE_CHECK";
+
+/// An order's milestone check: an item beside the order that exists while something of the
+/// order is due (`MilestoneCheckAt`), listed by due time in [`milestone_due_partition`].
+pub fn milestone_check(t: &TenantId, order: &OrderId) -> Key {
+    Key::new(self::order(t, order).pk, MILESTONE_CHECK_SK)
+}
+
+/// GSI3 (keys only) partition (`T#t#MSDUE#07`) that lists an order's milestone check by due
+/// time, by the order id's hash: one minute's checks spread over every shard, and the milestone
+/// scheduler reads each shard up to now. Only a change of due time writes it.
+pub fn milestone_due_partition(t: &TenantId, order: &OrderId) -> String {
+    milestone_due_shards(t).of(order.as_str())
+}
+
+/// Every GSI3 partition of a tenant's milestone checks.
+pub fn milestone_due_partitions(t: &TenantId) -> impl Iterator<Item = String> {
+    milestone_due_shards(t).all()
+}
+
+fn milestone_due_shards(t: &TenantId) -> ShardSet {
+    ShardSet::new(format!("{}#MSDUE", tenant(t)), shards().milestone_due)
+}
+
+/// GSI3 sort key of a milestone check: its due time, then the order id.
+pub fn milestone_due_sort(due: DateTime<Utc>, order: &OrderId) -> String {
+    format!("{}#{}", timestamp(due), order.as_str())
+}
+
+/// The GSI3 sort key bound that selects checks due at or before `now` (`~` sorts after `#`).
+pub fn milestone_due_cutoff(now: DateTime<Utc>) -> String {
+    format!("{}~", timestamp(now))
+}
+
+/// The order id in a milestone check's GSI3 sort key.
+pub fn milestone_due_order(sort: &str) -> Option<&str> {
+    sort.split_once('#').map(|(_, order)| order).filter(|id| !id.is_empty())
+}
+
+/// The partition that lists every tenant with scheduled work (its milestone checks, its job
+/// schedules): what a scheduled Lambda reads to know whose work to run. It is written once per
+/// tenant and process, so it is never hot.
+pub const SCHEDULED_TENANTS_PK: &str = "SCHEDULED_TENANTS";
+
+/// A tenant's entry in [`SCHEDULED_TENANTS_PK`] (sort key: the tenant id).
+pub fn scheduled_tenant(t: &TenantId) -> Key {
+    Key::new(SCHEDULED_TENANTS_PK, t.as_str())
+}
+
 /// A stored log level of one logger for a tenant (read by every function).
 pub fn log_level(t: &TenantId, logger: &str) -> Key {
     Key::new(format!("{}#META", tenant(t)), format!("LOGLEVEL#{logger}"))
@@ -418,6 +468,8 @@ pub struct KeyShards {
     pub journals: u32,
     /// GSI3 partitions of each order status bucket of one tenant (`OMS_SHARDS_ORDER_STATUS`).
     pub order_status: u32,
+    /// GSI3 partitions of one tenant's milestone checks by due time (`OMS_SHARDS_MILESTONE_DUE`).
+    pub milestone_due: u32,
 }
 
 impl KeyShards {
@@ -430,10 +482,11 @@ impl KeyShards {
         stock_listing: 16,
         journals: 16,
         order_status: 32,
+        milestone_due: 32,
     };
 
     /// The environment variables that set the counts, each with the count it sets.
-    fn variables(&mut self) -> [(&'static str, &mut u32); 6] {
+    fn variables(&mut self) -> [(&'static str, &mut u32); 7] {
         [
             ("OMS_SHARDS_OUTBOX_INDEX", &mut self.outbox_index),
             ("OMS_SHARDS_CHANGE_TRACKER", &mut self.change_tracker),
@@ -441,6 +494,7 @@ impl KeyShards {
             ("OMS_SHARDS_STOCK_LISTING", &mut self.stock_listing),
             ("OMS_SHARDS_JOURNALS", &mut self.journals),
             ("OMS_SHARDS_ORDER_STATUS", &mut self.order_status),
+            ("OMS_SHARDS_MILESTONE_DUE", &mut self.milestone_due),
         ]
     }
 

@@ -18,19 +18,23 @@ pub const PURGE_AFTER_DAYS: i64 = 5;
 pub enum JobType {
     #[serde(rename = "orderMassActionJob")]
     OrderMassAction,
+    /// A pass of the milestone scheduler over the orders whose milestone check is due.
+    #[serde(rename = "milestoneSchedulerJob")]
+    MilestoneScheduler,
 }
 
 impl JobType {
     pub fn id(self) -> &'static str {
         match self {
             JobType::OrderMassAction => "orderMassActionJob",
+            JobType::MilestoneScheduler => "milestoneSchedulerJob",
         }
     }
 
     /// The component whose job it is, as the seed's `UniqueJobId` and `Component` name it.
     pub fn component(self) -> &'static str {
         match self {
-            JobType::OrderMassAction => "order",
+            JobType::OrderMassAction | JobType::MilestoneScheduler => "order",
         }
     }
 }
@@ -94,6 +98,10 @@ pub mod counter {
 #[serde(rename_all = "PascalCase")]
 pub struct JobExecution {
     pub job_schedule_id: String,
+    /// The id the record is stored under when it differs from `job_schedule_id`: each run of a
+    /// scheduled job (one schedule, many runs) has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub unique_job_id: String,
     pub job_type_id: JobType,
     pub status: JobStatus,
@@ -140,6 +148,25 @@ pub struct JobExecution {
     pub distance_metres: i64,
     #[serde(default)]
     pub distance_count: i64,
+    /// A milestone scheduler pass: what it found and did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone_pass: Option<MilestonePass>,
+}
+
+/// What one milestone scheduler pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct MilestonePass {
+    /// Orders whose milestone check was due and that were checked.
+    pub orders_checked: i64,
+    /// Monitoring events raised (each once per order and rule).
+    pub events_raised: i64,
+    /// Orders released because their DoNotReleaseBefore had passed.
+    pub orders_released: i64,
+    /// Checks that failed (they stay due and are retried by the next pass).
+    pub failed: i64,
+    /// The pass stopped at its limit of time or orders; the next one goes on.
+    pub more: bool,
 }
 
 impl JobExecution {
@@ -160,6 +187,7 @@ impl JobExecution {
         );
         JobExecution {
             job_schedule_id,
+            run_id: None,
             unique_job_id,
             job_type_id: job_type,
             status: JobStatus::InProgress,
@@ -189,7 +217,13 @@ impl JobExecution {
             shipments: 0,
             distance_metres: 0,
             distance_count: 0,
+            milestone_pass: None,
         }
+    }
+
+    /// The id the record is stored under (see `run_id`).
+    pub fn record_id(&self) -> &str {
+        self.run_id.as_deref().unwrap_or(&self.job_schedule_id)
     }
 
     /// The value of an input, if the job has it.
@@ -277,6 +311,7 @@ impl JobExecution {
                 mean_distance_km: (self.distance_count > 0)
                     .then(|| (self.distance_metres as f64 / self.distance_count as f64 / 1000.0 * 10.0).round() / 10.0),
             }),
+            milestone_pass: self.milestone_pass,
         }
     }
 }
@@ -326,6 +361,9 @@ pub struct JobExecutionView {
     pub message: Option<String>,
     /// What the mass allocation did (or, in a dry run, would do).
     pub allocation_summary: Option<AllocationSummary>,
+    /// What a milestone scheduler pass did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub milestone_pass: Option<MilestonePass>,
 }
 
 /// Totals of a mass allocation over the orders processed so far.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
+use super::lifecycle::milestones::{MonitoringEvent, OrderMilestone};
 use super::limits;
 use super::location::{check_latitude, check_longitude};
 use super::status::{FulfillmentStatus, min_max_status};
@@ -454,6 +455,15 @@ pub struct Order {
     /// Release documents written for the order so far; numbers the next one.
     #[serde(default)]
     pub release_count: u32,
+    /// Where the order stands against each milestone (see `lifecycle::milestones`).
+    #[serde(rename = "OrderMilestone", default, skip_serializing_if = "Vec::is_empty")]
+    pub milestones: Vec<OrderMilestone>,
+    /// Monitoring events raised for the order, oldest first, one per rule.
+    #[serde(rename = "MonitoringEvent", default, skip_serializing_if = "Vec::is_empty")]
+    pub monitoring_events: Vec<MonitoringEvent>,
+    /// When the milestone scheduler must look at the order next; mirrored by its due-index entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone_check_at: Option<DateTime<Utc>>,
     pub created_timestamp: DateTime<Utc>,
     pub updated_timestamp: DateTime<Utc>,
     pub created_by: UserId,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ids::{ItemId, LocationId, OrderId, OrderLineId, TenantId, UserId};
+use super::lifecycle::milestones::{MonitoringEvent, OrderMilestone};
 use super::order::{
     Address, ChargeDetail, Hold, Invoice, Order, OrderAudit, OrderLine, Payment, PaymentMethod, PickupPerson,
 };
@@ -47,6 +48,11 @@ pub struct OrderResponse {
     pub hold: Vec<Hold>,
     /// The most recent changes, oldest first: who, when, and the modification types.
     pub order_audit: Vec<OrderAudit>,
+    /// Each milestone (Created, Confirmed, Allocated, Released, Fulfilled): when it is expected,
+    /// when it was met, and whether on time.
+    pub order_milestone: Vec<OrderMilestone>,
+    /// The monitoring events raised for the order, once per rule, oldest first.
+    pub monitoring_event: Vec<MonitoringEvent>,
     /// RFC 3339 with milliseconds.
     pub created_timestamp: String,
     /// RFC 3339 with milliseconds.
@@ -193,6 +199,8 @@ impl Order {
             payment_status: self.payment_status.clone().map(|id| PaymentStatusView { payment_status_id: id }),
             hold: self.holds.clone(),
             order_audit: self.audits.clone(),
+            order_milestone: self.milestones.clone(),
+            monitoring_event: self.monitoring_events.clone(),
             created_timestamp: timestamp_millis(&self.created_timestamp),
             updated_timestamp: timestamp_millis(&self.updated_timestamp),
             created_by: self.created_by.clone(),

@@ -58,6 +58,7 @@ fn handler_for(function: &str) -> Option<MethodRouter<SharedState>> {
         // The seed's abort is documented with either method.
         "job-execution-abort" => put(scheduler::set_status).post(scheduler::set_status),
         "job-execution-results" => get(scheduler::results),
+        "job-execution-trigger" => post(scheduler::trigger),
         "component-log-level" => post(scheduler::log_level),
         "order-cancel" => post(lifecycle::cancel_order),
         "order-release" => post(lifecycle::release_order),

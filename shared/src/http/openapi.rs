@@ -32,6 +32,7 @@ use crate::service::lifecycle::cancel::CancelOrderRequest;
 use crate::service::lifecycle::config::OrderTypeView;
 use crate::service::mass_allocate::{MassActionAccepted, MassActionRequest};
 use crate::service::reconcile::ReconcileReport;
+use crate::service::schedules::TriggerRequest;
 use crate::service::stock::{ShardCountRequest, StockShardsResponse};
 use crate::service::troubleshooting::{LogLevelRequest, LoggerLevel};
 
@@ -311,6 +312,15 @@ fn route_doc(function: &str, s: &mut Schemas) -> Option<RouteDoc> {
             success: vec![(200, "The execution as aborted", s.envelope::<JobExecutionView>("JobExecution"))],
             not_found: true,
             conflict: true,
+        },
+        "job-execution-trigger" => RouteDoc {
+            summary: "Run a scheduled job now",
+            description: "Runs one pass of the scheduled job for the caller's tenant and answers its job execution (JobTypeId milestoneSchedulerJob, MilestonePass with OrdersChecked, EventsRaised, OrdersReleased). The milestone scheduler checks the orders whose milestone check is due: marks late milestones, raises monitoring events once per order and rule, and releases orders whose DoNotReleaseBefore has passed. A pass stops starting checks after 20 s; what is left stays due.",
+            request: Some((s.of::<TriggerRequest>(), true)),
+            example: Some(json!({"JobScheduleId": "milestoneScheduler"})),
+            success: vec![(200, "The pass, recorded", s.envelope::<JobExecutionView>("JobExecution"))],
+            not_found: false,
+            conflict: false,
         },
         "job-execution-results" => RouteDoc {
             summary: "Per-order results of a job",

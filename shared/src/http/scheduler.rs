@@ -16,6 +16,7 @@ use crate::http::body::parse_json;
 use crate::http::envelope::manhattan_reply;
 use crate::service::jobs::{self, SearchRequest, StatusRequest};
 use crate::service::mass_allocate::{self, MassActionRequest};
+use crate::service::schedules::{self, TriggerRequest};
 use crate::service::troubleshooting::{self, LogLevelRequest};
 
 /// The seed's message when a mass action is accepted.
@@ -73,6 +74,25 @@ pub async fn set_status(
     }
     .await;
     reply(result, "Job execution aborted", uri.path())
+}
+
+/// `POST /scheduler/api/scheduler/jobExecution/trigger`.
+pub async fn trigger(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let req: TriggerRequest = parse_json(&body)?;
+        schedules::trigger(&state.deps, &caller, &req).await
+    }
+    .await;
+    let message = match &result {
+        Ok(job) => format!("Job {} ran: {}", job.job_schedule_id, job.display_status),
+        Err(_) => String::new(),
+    };
+    reply(result, &message, uri.path())
 }
 
 /// `GET /scheduler/api/scheduler/jobExecution/jobScheduleId/{jobScheduleId}/results`.

@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use crate::deps::Deps;
 use crate::jobs::batch::{MessageFailure, SqsMessageIn, process_sqs_batch};
 use crate::ports::QueueName;
-use crate::service::{change_tracker, lifecycle, mass_allocate, outbox};
+use crate::service::{change_tracker, lifecycle, mass_allocate, milestones, outbox};
 
 /// Runs the consumer of `queue` on one SQS batch, reporting partial failures.
 pub async fn consume(deps: &Deps, queue: QueueName, event: SqsEvent) -> SqsBatchResponse {
@@ -59,6 +59,9 @@ pub struct ScheduleReport {
     pub delivered: usize,
     pub failed: usize,
     pub dead_lettered: usize,
+    /// What the milestone scheduler's passes did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub milestones: Option<crate::domain::job::MilestonePass>,
 }
 
 /// Outbox messages younger than this are still being sent by the request that wrote them.
@@ -74,6 +77,17 @@ pub async fn run_schedule(deps: &Deps, function: &str) -> anyhow::Result<Schedul
                 delivered: report.delivered,
                 failed: report.failed,
                 dead_lettered: report.dead_lettered,
+                milestones: None,
+            })
+        }
+        "milestone-scheduler" => {
+            let pass = milestones::scheduler::tick(deps).await?;
+            Ok(ScheduleReport {
+                function: function.into(),
+                delivered: pass.orders_checked as usize,
+                failed: pass.failed as usize,
+                dead_lettered: 0,
+                milestones: Some(pass),
             })
         }
         other => anyhow::bail!("no scheduled function named {other}"),

@@ -28,9 +28,9 @@ pub const MAX_RESULTS_PAGE: usize = 1_000;
 
 /// The stored item of `job`, listed among its tenant's (GSI3, keys only, for life).
 pub fn job_item(tenant: &TenantId, job: &JobExecution) -> OmsResult<Item> {
-    let (listing, sort) = keys::job_listing(tenant, job.created_timestamp, &job.job_schedule_id);
+    let (listing, sort) = keys::job_listing(tenant, job.created_timestamp, job.record_id());
     let index = entity::index_entry(Index::Gsi3, listing, sort);
-    entity::to_item(&keys::job(tenant, &job.job_schedule_id), job, 0, &index)
+    entity::to_item(&keys::job(tenant, job.record_id()), job, 0, &index)
 }
 
 pub fn read_job(item: Item) -> OmsResult<JobExecution> {
@@ -68,7 +68,7 @@ pub fn finish_writes(
         update = update.set("UpdatedBy", user);
     }
     let mut writes = vec![WriteOp::Update {
-        key: keys::job(tenant, &job.job_schedule_id),
+        key: keys::job(tenant, job.record_id()),
         update,
         condition: Some(Condition::Equals("Status".into(), JobStatus::InProgress.id().into())),
     }];
@@ -147,7 +147,12 @@ pub async fn search(deps: &Deps, tenant: &TenantId, req: &SearchRequest) -> OmsR
         }
         _ => None,
     };
-    let pinned = query.as_ref().and_then(|q| q.pinned_values("JobScheduleId"));
+    // A mass action's JobScheduleId names its one record; a scheduled job's names all its runs,
+    // which only the listing finds.
+    let pinned = query
+        .as_ref()
+        .and_then(|q| q.pinned_values("JobScheduleId"))
+        .filter(|ids| ids.iter().all(|v| matches!(v, Literal::Text(id) if id.starts_with(MASS_ACTION_ID_PREFIX))));
     let jobs = match pinned {
         Some(ids) => {
             let keys: Vec<Key> = ids
@@ -241,11 +246,14 @@ pub struct StatusRequest {
     pub status: Option<String>,
 }
 
+/// How every mass action's JobScheduleId starts.
+pub const MASS_ACTION_ID_PREFIX: &str = "js";
+
 /// The JobScheduleId inside a UniqueJobId (`{org}::X::{type}::{JobScheduleId}::...`).
 fn schedule_id_of(unique_job_id: &str) -> OmsResult<&str> {
     let parts: Vec<&str> = unique_job_id.split("::").collect();
     match parts.as_slice() {
-        [_, "X", _, id, ..] if id.starts_with("js") => Ok(id),
+        [_, "X", _, id, ..] if id.starts_with(MASS_ACTION_ID_PREFIX) => Ok(id),
         _ => Err(OmsError::validation(
             "uniqueJobId",
             format!("{unique_job_id:?} is not a UniqueJobId ({{org}}::X::{{JobTypeId}}::{{JobScheduleId}}::...)"),

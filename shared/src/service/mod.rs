@@ -9,9 +9,11 @@ pub mod inventory;
 pub mod jobs;
 pub mod lifecycle;
 pub mod mass_allocate;
+pub mod milestones;
 pub mod orders;
 pub mod outbox;
 pub mod reconcile;
+pub mod schedules;
 pub mod stock;
 pub mod troubleshooting;
 

@@ -151,8 +151,9 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A token valid at the app's clock (which a test may have moved).
     pub fn token(&self, tenant: &str, permissions: &[&str]) -> String {
-        let now = chrono::Utc::now().timestamp();
+        let now = self.deps.clock.now().timestamp();
         self.jwt
             .mint(&TenantId::parse(tenant).unwrap(), &UserId::parse("tester").unwrap(), permissions, now, 600)
             .unwrap()

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod diff;
 pub mod messages;
+pub mod milestones;
 mod mod_type;
 
 pub use mod_type::*;

@@ -14,6 +14,7 @@ use crate::domain::ids::{OrderId, OrderLineId, TenantId};
 use crate::domain::lifecycle::config::OrderTypeConfig;
 use crate::domain::lifecycle::diff::{self, ModEvent};
 use crate::domain::lifecycle::messages::{self, Channel};
+use crate::domain::lifecycle::milestones;
 use crate::domain::lifecycle::{ModLevel, ModType, Service};
 use crate::domain::order::{Order, OrderLine};
 use crate::domain::order_view::OrderResponse;
@@ -59,6 +60,8 @@ pub struct Effects {
     pub published: Vec<(QueueName, String)>,
     /// The pipeline step to run next, if any (kept apart so a batch can send one message).
     pub pipeline: Option<PipelineMessage>,
+    /// The order's milestone check moved (or went): its write.
+    pub check: Option<WriteOp>,
 }
 
 impl Effects {
@@ -69,7 +72,10 @@ impl Effects {
         if let Some(pipeline) = self.pipeline {
             bodies.push((QueueName::OrderPipeline, outbox::body(&pipeline)));
         }
-        bodies.into_iter().map(|(queue, body)| outbox::record(deps, tenant, queue, body, now)).unzip()
+        let (mut writes, messages): (Vec<WriteOp>, Vec<OutboxMessage>) =
+            bodies.into_iter().map(|(queue, body)| outbox::record(deps, tenant, queue, body, now)).unzip();
+        writes.extend(self.check);
+        (writes, messages)
     }
 
     pub fn mod_type_ids(&self) -> Vec<&'static str> {
@@ -111,8 +117,15 @@ pub async fn apply(
     after.record_audit(source, diff::audit_entries(&events));
 
     let tenant = after.org_id.clone();
+    // Milestones first, so that what is published shows them.
+    let evaluation = milestones::evaluate(config, after, deps.clock.now());
+    let check = crate::service::milestones::check_write(&tenant, before, after);
     let mod_types: Vec<&str> = events.iter().map(|e| e.mod_type.id()).collect();
-    let mut published = Vec::new();
+    let mut published: Vec<(QueueName, String)> = evaluation
+        .raised
+        .iter()
+        .map(|event| (QueueName::OrderEvents, crate::service::milestones::event_body(&tenant, &after.order_id, event)))
+        .collect();
     let configured: Vec<(&ModEvent, &crate::domain::lifecycle::config::ModTypeRule)> =
         events.iter().filter_map(|e| config.rule(e.mod_type).map(|r| (e, r))).collect();
     let with = |service: Service| configured.iter().filter(move |(_, r)| r.services.contains(&service));
@@ -189,7 +202,7 @@ pub async fn apply(
         reallocate,
         message_id: id_of("pipeline"),
     });
-    Ok(Effects { events, published, pipeline })
+    Ok(Effects { events, published, pipeline, check })
 }
 
 /// ord::10007 / ord::10008 for the first mod type a rule restricts at the order's state.

@@ -40,6 +40,7 @@ pub(crate) async fn record_change(
     source: &str,
 ) -> OmsResult<Recorded> {
     let tenant = after.org_id.clone();
+    crate::service::milestones::register_tenant(deps, &tenant).await?;
     let config = config::config_for(deps, &tenant, &after.order_type_id).await?;
     let effects = effects::apply(deps, &config, before, after, units, source).await?;
     let mod_types = effects.mod_type_ids();

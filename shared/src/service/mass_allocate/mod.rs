@@ -111,7 +111,7 @@ fn job_schedule_id(deps: &Deps) -> String {
         .unwrap_or_else(|_| id.bytes().fold(0u128, |acc, b| acc.wrapping_mul(131).wrapping_add(u128::from(b))));
     let millis = (value >> 80) as u64;
     let random = (value & ((1u128 << 80) - 1)) % 10_000_000_000;
-    format!("js{millis:013}{random:010}")
+    format!("{}{millis:013}{random:010}", crate::service::jobs::MASS_ACTION_ID_PREFIX)
 }
 
 /// `POST /order/api/order/order/massAction`: records the job (refused with 409 while another

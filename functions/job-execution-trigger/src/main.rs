@@ -1,0 +1,6 @@
+//! Lambda `job-execution-trigger`: wiring only; the behaviour lives in oms-core.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    oms_core::runtime::run_function("job-execution-trigger").await
+}
