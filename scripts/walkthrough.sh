@@ -4,7 +4,9 @@
 # return to where it started. Then mass allocate: load a backlog, allocate it with the seed's query
 # and watch the job, read its per-order results, abort a second job, and compare two dry runs.
 # Then the order lifecycle: configure an order type, confirm an order and see it allocated and
-# released, have an address change refused, ship it, and read what was published.
+# released, have an address change refused, ship it, and read what was published. Then order
+# monitoring: an order held back by a remorse period and released by the milestone scheduler, and
+# a late confirmation that raises ConfirmationDue.
 # Needs the local server (cargo run -p local) with its demo data; the backlog is written with
 # `oms-local backlog` into the server's data folder (OMS_DATA_DIR, default ./.oms).
 #
@@ -257,8 +259,68 @@ check "$(field "any(m['Body']['MessageId'] == 'LC-1-R1' for m in d['Messages'])"
 req GET "/local/queues/order-events?limit=1000"
 check "$(field "[m['Body']['ModTypes'] for m in d['Messages'] if m['Body']['OrderId'] == 'LC-1']")" "[['ConfirmOrder'], ['ShipLine']]" "LC-1's published order and lines"
 
-echo "19. reconciliation still finds no drift"
+# Milestones and the milestone scheduler (seed 003, order monitoring).
+MS='{"OrderId": "ID", "OrderType": {"OrderTypeId": "Remorse"}, "IsConfirmed": CONFIRMED, "OrderLine": [{"OrderLineId": "1", "ItemId": "SKU-1", "Quantity": 1, "UnitPrice": 19.99, "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"}, "ShipToAddress": {"Address": {"Address1": "1 Main St", "City": "Atlanta", "Country": "US", "Latitude": 33.749, "Longitude": -84.388}}}]}'
+ms_order() { local body=${MS/ID/$1}; echo "${body/CONFIRMED/$2}"; }
+trigger() {
+    req POST /scheduler/api/scheduler/jobExecution/trigger '{"JobScheduleId": "milestoneScheduler"}'
+    expect 200
+    echo "   scheduler pass: $(field "', '.join(f'{k} {v}' for k, v in d['data']['MilestonePass'].items() if k != 'More')")"
+}
+
+echo "19. configure order type Remorse: confirm at once or ConfirmationDue is raised a second later; release 1 minute after confirmation (a remorse period)"
+req PUT /order/api/order/orderType/Remorse '{"Description": "Web orders with a remorse period", "ModTypes": [
+  {"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]}],
+  "Milestones": [{"MilestoneId": "Confirmed", "ExpectedAfterMilestone": "Created", "ExpectedMinutes": 0},
+                 {"MilestoneId": "Released", "ExpectedAfterMilestone": "Confirmed", "ExpectedMinutes": 1, "RestrictByDate": true},
+                 {"MilestoneId": "Shipped", "ExpectedAfterMilestone": "Released", "ExpectedMinutes": 1440}],
+  "MonitoringRules": [{"RuleId": "late-confirmation", "MilestoneId": "Confirmed", "EventName": "ConfirmationDue", "When": "After", "OffsetSeconds": 1}]}'
+expect 200
+req PUT /order/api/order/orderType/Remorse '{"Milestones": [{"MilestoneId": "Allocated", "ExpectedAfterMilestone": "Created", "ExpectedMinutes": 5, "RestrictByDate": true}]}'
+expect 400
+echo "   RestrictByDate on Allocated: 400, $(field "d['errors'][0]['field']")"
+
+echo "20. save MS-1 confirmed and allocate it: it is held back until its DoNotReleaseBefore"
+req POST /order/api/order/order "$(ms_order MS-1 true)"
+expect 200
+release_at=$(field "d['data']['DoNotReleaseBefore']")
+echo "   DoNotReleaseBefore $release_at (confirmed + 1 minute)"
+req POST /allocation/ '{"detailType": "ORDER_CREATED", "detail": {"orderId": "MS-1"}}'
+expect 200
+req POST /order/api/order/order/release '{"OrderId": "MS-1"}'
+expect 409
+echo "   release now: 409, $(field "d['message']")"
+req GET /order/api/order/order/orderId/MS-1
+check "$(field "d['data']['FulfillmentStatus']")" Allocated "MS-1 during its remorse period"
+
+echo "21. save MS-2 unconfirmed: a second after Confirmed was expected, the scheduler raises ConfirmationDue once"
+req POST /order/api/order/order "$(ms_order MS-2 false)"
+expect 200
+sleep 2
+trigger
+trigger
+req GET /order/api/order/order/orderId/MS-2
+check "$(field "[e['EventName'] for e in d['data']['MonitoringEvent']]")" "['ConfirmationDue']" "MS-2's monitoring events"
+echo "   milestones: $(field "', '.join(m['MilestoneId'] + ' ' + m['Status'] for m in d['data']['OrderMilestone'])")"
+req GET "/local/queues/order-events?limit=1000"
+check "$(field "[m['Body']['EventName'] for m in d['Messages'] if m['Body'].get('MessageType') == 'MonitoringEvent' and m['Body']['OrderId'] == 'MS-2']")" "['ConfirmationDue']" "published monitoring events"
+
+echo "22. once MS-1's DoNotReleaseBefore has passed, the scheduler releases it"
+wait_s=$(python3 -c "import sys, datetime as t; at = t.datetime.fromisoformat(sys.argv[1].replace('Z', '+00:00')); print(max(0, (at - t.datetime.now(t.timezone.utc)).total_seconds() + 1))" "$release_at")
+echo "   waiting ${wait_s%.*} s for the remorse period to end"
+sleep "$wait_s"
+trigger
+req GET /order/api/order/order/orderId/MS-1
+check "$(field "d['data']['FulfillmentStatus']")" Released "MS-1 after its remorse period"
+echo "   milestones: $(field "', '.join(m['MilestoneId'] + ' ' + m['Status'] for m in d['data']['OrderMilestone'])")"
+req GET /order/api/order/release/orderId/MS-1
+check "$(field "len(d['data']['Release'])")" 1 "MS-1's release documents"
+req POST /scheduler/api/scheduler/jobExecution/search '{"Query": "JobTypeId=milestoneSchedulerJob", "Sort": [{"attribute": "CreatedTimestamp", "direction": "desc"}]}'
+expect 200
+echo "   job search: $(field "len(d['data'])") milestone scheduler passes recorded; latest: $(field "d['data'][0]['DisplayStatus']")"
+
+echo "23. reconciliation still finds no drift"
 req POST /allocation/reconcile '{"repair": false}'
 expect 200
 check "$(field "len(d['drift'])")" 0 "drifting stock rows"
-echo "walkthrough: 19 steps passed"
+echo "walkthrough: 23 steps passed"

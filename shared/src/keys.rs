@@ -482,7 +482,7 @@ impl KeyShards {
         stock_listing: 16,
         journals: 16,
         order_status: 32,
-        milestone_due: 32,
+        milestone_due: 64,
     };
 
     /// The environment variables that set the counts, each with the count it sets.

@@ -33,23 +33,6 @@ fn order(id: &str, order_type: &str, confirmed: bool) -> Value {
                    "Latitude": 33.749, "Longitude": -84.388}}}]})
 }
 
-async fn save(app: &TestApp, body: &Value) -> Value {
-    let reply = app.post("/order/api/order/order", body).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.data().clone()
-}
-
-async fn get_order(app: &TestApp, id: &str) -> Value {
-    let reply = app.get(&format!("/order/api/order/order/orderId/{id}")).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.data().clone()
-}
-
-async fn configure(app: &TestApp, order_type: &str, config: Value) {
-    let reply = app.put(&format!("/order/api/order/orderType/{order_type}"), &config).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-}
-
 /// One pass of the milestone scheduler through the API: its MilestonePass.
 async fn trigger(app: &TestApp) -> Value {
     let reply = app.post(TRIGGER, &json!({"JobScheduleId": "milestoneScheduler"})).await;
@@ -78,7 +61,7 @@ async fn monitoring_events(deps: &Deps) -> Vec<Value> {
 
 /// The order type of the seed's example: ConfirmationDue 1 second after Confirmed is expected.
 async fn confirmation_due(app: &TestApp) {
-    configure(app, "Web", json!({
+    app.configure_order_type("Web", json!({
         "Milestones": [{"MilestoneId": "Confirmed", "ExpectedAfterMilestone": "Created", "ExpectedMinutes": 60}],
         "MonitoringRules": [{"RuleId": "R1", "MilestoneId": "Confirmed", "EventName": "ConfirmationDue", "When": "After", "OffsetSeconds": 1}]
     }))
@@ -87,7 +70,7 @@ async fn confirmation_due(app: &TestApp) {
 
 /// An order type whose Released milestone holds release 180 minutes after confirmation.
 async fn remorse(app: &TestApp) {
-    configure(app, "Remorse", json!({
+    app.configure_order_type("Remorse", json!({
         "ModTypes": [{"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]}],
         "Milestones": [{"MilestoneId": "Released", "ExpectedAfterMilestone": "Confirmed", "ExpectedMinutes": 180, "RestrictByDate": true}]
     }))
@@ -134,9 +117,9 @@ fn clocked(app: TestApp) -> (TestApp, Arc<TestClock>) {
 on_both_backends! {
     when_an_order_is_saved_get_order_should_show_its_milestones_and_expected_times => |app| {
         let (app, _clock) = clocked(app);
-        let saved = save(&app, &order("MS-1", "Web", false)).await;
+        let saved = app.saved_order(&order("MS-1", "Web", false)).await;
         let created = time(&saved["CreatedTimestamp"]);
-        let order = get_order(&app, "MS-1").await;
+        let order = app.order("MS-1").await;
         let ids: Vec<&str> = order["OrderMilestone"].as_array().unwrap().iter().map(|m| m["MilestoneId"].as_str().unwrap()).collect();
         assert_eq!(ids, ["Created", "Confirmed", "Allocated", "Released", "Fulfilled"]);
         assert_eq!(milestone(&order, "Created")["Status"], "Met");
@@ -150,17 +133,17 @@ on_both_backends! {
     when_confirmation_is_late_the_scheduler_should_raise_confirmation_due_once_at_the_right_time => |app| {
         let (app, clock) = clocked(app);
         confirmation_due(&app).await;
-        save(&app, &order("MS-2", "Web", false)).await;
+        app.saved_order(&order("MS-2", "Web", false)).await;
         assert_eq!(counts(&trigger(&app).await), (0, 0, 0), "nothing is due yet");
         clock.advance(Duration::minutes(60));
         let pass = trigger(&app).await;
         assert_eq!(counts(&pass), (1, 0, 0), "Confirmed turns Late; the rule waits 1 second more: {pass}");
-        assert_eq!(milestone(&get_order(&app, "MS-2").await, "Confirmed")["Status"], "Late");
+        assert_eq!(milestone(&app.order("MS-2").await, "Confirmed")["Status"], "Late");
         clock.advance(Duration::seconds(1));
         assert_eq!(counts(&trigger(&app).await), (1, 1, 0));
         assert_eq!(counts(&trigger(&app).await), (0, 0, 0), "raised once; nothing is due any more");
 
-        let order = get_order(&app, "MS-2").await;
+        let order = app.order("MS-2").await;
         let events = order["MonitoringEvent"].as_array().unwrap();
         assert_eq!(events.len(), 1, "{order}");
         assert_eq!((events[0]["RuleId"].as_str(), events[0]["EventName"].as_str()), (Some("R1"), Some("ConfirmationDue")));
@@ -172,8 +155,8 @@ on_both_backends! {
         assert_eq!(time(&published[0]["ExpectedTime"]), time(&milestone(&order, "Confirmed")["ExpectedTime"]));
 
         // Confirmed late: the milestone is met late, and the event stays raised.
-        save(&app, &json!({"OrderId": "MS-2", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true})).await;
-        let order = get_order(&app, "MS-2").await;
+        app.saved_order(&json!({"OrderId": "MS-2", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true})).await;
+        let order = app.order("MS-2").await;
         assert_eq!(milestone(&order, "Confirmed")["Status"], "MetLate");
         assert_eq!(order["MonitoringEvent"].as_array().unwrap().len(), 1);
         assert!(monitoring_events(&app.deps).await.is_empty());
@@ -182,12 +165,12 @@ on_both_backends! {
     when_an_order_is_confirmed_in_time_the_after_rule_should_never_fire => |app| {
         let (app, clock) = clocked(app);
         confirmation_due(&app).await;
-        save(&app, &order("MS-3", "Web", false)).await;
+        app.saved_order(&order("MS-3", "Web", false)).await;
         clock.advance(Duration::minutes(59));
-        save(&app, &json!({"OrderId": "MS-3", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true})).await;
+        app.saved_order(&json!({"OrderId": "MS-3", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true})).await;
         clock.advance(Duration::days(2));
         trigger(&app).await;
-        let order = get_order(&app, "MS-3").await;
+        let order = app.order("MS-3").await;
         assert_eq!(milestone(&order, "Confirmed")["Status"], "Met");
         assert_eq!(order["MonitoringEvent"], json!([]));
         assert!(monitoring_events(&app.deps).await.is_empty());
@@ -196,15 +179,15 @@ on_both_backends! {
     when_a_before_rule_is_configured_should_raise_it_that_long_before_the_expected_time => |app| {
         let (app, clock) = clocked(app);
         network(&app, 5).await;
-        configure(&app, "Web", json!({
+        app.configure_order_type("Web", json!({
             "ModTypes": [{"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]}],
             "Milestones": [{"MilestoneId": "Shipped", "ExpectedAfterMilestone": "Released", "ExpectedMinutes": 1440}],
             "MonitoringRules": [{"RuleId": "B6", "MilestoneId": "Shipped", "EventName": "Before6Hours", "When": "Before", "OffsetMinutes": 360}]
         }))
         .await;
-        save(&app, &order("MS-4", "Web", true)).await;
+        app.saved_order(&order("MS-4", "Web", true)).await;
         allocate(&app, "MS-4").await;
-        let order = get_order(&app, "MS-4").await;
+        let order = app.order("MS-4").await;
         assert_eq!(order["MinFulfillmentStatusId"], "3000", "the pipeline released it: {order}");
         let expected = time(&milestone(&order, "Fulfilled")["ExpectedTime"]);
         clock.advance(Duration::minutes(1440 - 361));
@@ -222,11 +205,11 @@ on_both_backends! {
         let (app, clock) = clocked(app);
         network(&app, 5).await;
         remorse(&app).await;
-        let saved = save(&app, &order("MS-5", "Remorse", true)).await;
+        let saved = app.saved_order(&order("MS-5", "Remorse", true)).await;
         let confirmed = time(&saved["UpdatedTimestamp"]);
         assert_eq!(time(&saved["DoNotReleaseBefore"]), confirmed + Duration::minutes(180), "{saved}");
         allocate(&app, "MS-5").await;
-        assert_eq!(get_order(&app, "MS-5").await["MinFulfillmentStatusId"], "2000", "held back by the remorse period");
+        assert_eq!(app.order("MS-5").await["MinFulfillmentStatusId"], "2000", "held back by the remorse period");
         let refused = app.post("/order/api/order/order/release", &json!({"OrderId": "MS-5"})).await;
         assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
         clock.advance(Duration::minutes(179));
@@ -234,7 +217,7 @@ on_both_backends! {
         assert_eq!(releases(&app, "MS-5").await, 0);
         clock.advance(Duration::minutes(1));
         assert_eq!(counts(&trigger(&app).await), (1, 0, 1));
-        let order = get_order(&app, "MS-5").await;
+        let order = app.order("MS-5").await;
         assert_eq!(order["MinFulfillmentStatusId"], "3000");
         assert_eq!(milestone(&order, "Released")["Status"], "Met", "the remorse period is not a deadline");
         assert_eq!(releases(&app, "MS-5").await, 1);
@@ -245,16 +228,16 @@ on_both_backends! {
     when_an_order_carries_do_not_release_before_the_scheduler_should_honour_it => |app| {
         let (app, clock) = clocked(app);
         network(&app, 5).await;
-        configure(&app, "Web", json!({"ModTypes": [{"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]}]})).await;
+        app.configure_order_type("Web", json!({"ModTypes": [{"ModTypeId": "AllocateLine", "Services": ["ResubmitPipeline"]}]})).await;
         let at = clock_now(&clock) + Duration::hours(2);
         let mut body = order("MS-6", "Web", true);
         body["DoNotReleaseBefore"] = json!(at.to_rfc3339());
-        save(&app, &body).await;
+        app.saved_order(&body).await;
         allocate(&app, "MS-6").await;
-        assert_eq!(get_order(&app, "MS-6").await["MinFulfillmentStatusId"], "2000");
+        assert_eq!(app.order("MS-6").await["MinFulfillmentStatusId"], "2000");
         clock.advance(Duration::hours(2));
         assert_eq!(counts(&trigger(&app).await).2, 1);
-        assert_eq!(get_order(&app, "MS-6").await["MinFulfillmentStatusId"], "3000");
+        assert_eq!(app.order("MS-6").await["MinFulfillmentStatusId"], "3000");
     }
 
     when_a_held_order_passes_its_date_the_scheduler_should_not_release_it => |app| {
@@ -263,11 +246,11 @@ on_both_backends! {
         remorse(&app).await;
         let mut body = order("MS-7", "Remorse", true);
         body["Hold"] = json!([{"HoldTypeId": "Fraud"}]);
-        save(&app, &body).await;
+        app.saved_order(&body).await;
         allocate(&app, "MS-7").await;
         clock.advance(Duration::minutes(181));
         assert_eq!(counts(&trigger(&app).await), (1, 0, 0), "checked, not released");
-        assert_eq!(get_order(&app, "MS-7").await["MinFulfillmentStatusId"], "2000");
+        assert_eq!(app.order("MS-7").await["MinFulfillmentStatusId"], "2000");
         assert_eq!(counts(&trigger(&app).await), (0, 0, 0), "not checked every minute while held");
     }
 
@@ -277,8 +260,8 @@ on_both_backends! {
         confirmation_due(&app).await;
         remorse(&app).await;
         for n in 0..6 {
-            save(&app, &order(&format!("LATE-{n}"), "Web", false)).await;
-            save(&app, &order(&format!("HELD-{n}"), "Remorse", true)).await;
+            app.saved_order(&order(&format!("LATE-{n}"), "Web", false)).await;
+            app.saved_order(&order(&format!("HELD-{n}"), "Remorse", true)).await;
             allocate(&app, &format!("HELD-{n}")).await;
         }
         clock.advance(Duration::minutes(181));
@@ -294,10 +277,10 @@ on_both_backends! {
         eprintln!("(checked, raised, released): the pass that died {first:?}, the rerun {second:?}");
         assert!(first.0 > 0 && first.0 < 12, "the first pass died midway: {first:?}");
         for n in 0..6 {
-            let late = get_order(&app, &format!("LATE-{n}")).await;
+            let late = app.order(&format!("LATE-{n}")).await;
             assert_eq!(late["MonitoringEvent"].as_array().unwrap().len(), 1, "LATE-{n}: {late}");
             assert_eq!(releases(&app, &format!("HELD-{n}")).await, 1, "HELD-{n}");
-            assert_eq!(get_order(&app, &format!("HELD-{n}")).await["MinFulfillmentStatusId"], "3000");
+            assert_eq!(app.order(&format!("HELD-{n}")).await["MinFulfillmentStatusId"], "3000");
         }
         let published = monitoring_events(&app.deps).await;
         assert_eq!(published.len(), 6, "each event published once: {published:?}");
@@ -309,7 +292,7 @@ on_both_backends! {
     when_the_scheduled_tick_runs_should_check_every_tenants_due_orders_and_record_each_pass => |app| {
         let (app, clock) = clocked(app);
         confirmation_due(&app).await;
-        save(&app, &order("MS-8", "Web", false)).await;
+        app.saved_order(&order("MS-8", "Web", false)).await;
         let other = app.token("other", common::ALL_PERMISSIONS);
         let body = order("OT-1", "Web", false).to_string();
         let reply = app.send(Method::POST, "/order/api/order/order", Some(&other), &[], Some(&body)).await;
@@ -335,6 +318,21 @@ on_both_backends! {
         let theirs = app.send(Method::POST, "/scheduler/api/scheduler/jobExecution/search", Some(&other), &[], Some(&search.to_string())).await;
         assert_eq!(theirs.data().as_array().unwrap().len(), 1, "{}", theirs.body);
         assert_eq!(theirs.data()[0]["MilestonePass"]["EventsRaised"], 0);
+    }
+
+    when_a_check_is_listed_earlier_than_its_order_says_the_scheduler_should_put_it_back_in_step => |app| {
+        let (app, _clock) = clocked(app);
+        app.saved_order(&order("MS-9", "Web", false)).await;
+        let tenant = oms_core::domain::ids::TenantId::parse("demo").unwrap();
+        let id = oms_core::domain::ids::OrderId::parse_at("OrderId", "MS-9").unwrap();
+        let mut stale = oms_core::service::orders::load_order(&app.deps, &tenant, &id).await.unwrap().unwrap();
+        let due = stale.milestone_check_at.expect("Confirmed is watched");
+        stale.milestone_check_at = Some(due - Duration::hours(2));
+        app.deps.store.transact(vec![oms_core::service::milestones::check_entry(&tenant, &stale)]).await.unwrap();
+        assert_eq!(counts(&trigger(&app).await), (1, 0, 0), "the lagging entry is checked");
+        let order = app.order("MS-9").await;
+        assert_eq!(milestone(&order, "Confirmed")["Status"], "Pending", "nothing was due: {order}");
+        assert_eq!(counts(&trigger(&app).await), (0, 0, 0), "listed at the order's own time again");
     }
 
     when_the_trigger_is_asked_badly_should_refuse_naming_the_field => |app| {

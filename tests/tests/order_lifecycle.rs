@@ -42,31 +42,14 @@ async fn save(app: &TestApp, body: &Value) -> crate::common::Reply {
     app.post(SAVE, body).await
 }
 
-async fn saved(app: &TestApp, body: &Value) -> Value {
-    let reply = save(app, body).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.data().clone()
-}
-
-async fn get_order(app: &TestApp, id: &str) -> Value {
-    let reply = app.get(&format!("/order/api/order/order/orderId/{id}")).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.data().clone()
-}
-
 /// Units per status of the order's first line, e.g. `{"2000": 2}`.
 async fn statuses(app: &TestApp, id: &str) -> Value {
-    let order = get_order(app, id).await;
+    let order = app.order(id).await;
     let mut units = serde_json::Map::new();
     for row in order["OrderLine"][0]["QuantityDetail"].as_array().unwrap() {
         units.insert(row["StatusId"].as_str().unwrap().to_owned(), row["Quantity"].clone());
     }
     Value::Object(units)
-}
-
-async fn configure(app: &TestApp, order_type: &str, config: Value) {
-    let reply = app.put(&format!("/order/api/order/orderType/{order_type}"), &config).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
 async fn allocate(app: &TestApp, id: &str) -> Value {
@@ -90,7 +73,7 @@ async fn reserved(app: &TestApp) -> i64 {
 
 /// The mod types of the order's last audit entry.
 async fn last_mod_types(app: &TestApp, id: &str) -> Vec<String> {
-    let order = get_order(app, id).await;
+    let order = app.order(id).await;
     let audits = order["OrderAudit"].as_array().unwrap();
     audits.last().unwrap()["ModTypes"]
         .as_array()
@@ -118,7 +101,7 @@ on_both_backends! {
         let default = app.get("/order/api/order/orderType/Web").await;
         assert_eq!(default.data()["IsDefault"], true, "an unconfigured type answers the default: {}", default.body);
         let config = json!({"Description": "Web orders", "ModTypes": [{"ModTypeId": "UpdateShipToAddress", "Services": ["ChangeStatus", "PublishOrderLine"], "ChangeStatusId": "1000", "RestrictFromStatus": "3000"}]});
-        configure(&app, "Web", config).await;
+        app.configure_order_type("Web", config).await;
         let read = app.get("/order/api/order/orderType/Web").await;
         assert_eq!((read.data()["IsDefault"].as_bool(), read.data()["Version"].as_u64()), (Some(false), Some(1)), "{}", read.body);
         assert_eq!(read.data()["ModTypes"][0]["Services"], json!(["ChangeStatus", "PublishOrderLine"]));
@@ -130,47 +113,47 @@ on_both_backends! {
 
     when_the_address_of_a_released_line_changes_should_refuse_with_10008_and_write_nothing => |app| {
         network(&app, 5).await;
-        saved(&app, &order("L-1", "Web", 2, true)).await;
+        app.saved_order(&order("L-1", "Web", 2, true)).await;
         allocate(&app, "L-1").await;
         drain_queues(&app.deps, 10).await;
         assert_eq!(statuses(&app, "L-1").await, json!({"3000": 2}), "allocated, then released by the default ResubmitPipeline");
-        let before = get_order(&app, "L-1").await;
+        let before = app.order("L-1").await;
         let mut moved = order("L-1", "Web", 2, true);
         moved["OrderLine"][0]["ShipToAddress"] = address("Savannah");
         let refused = save(&app, &moved).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
         assert_eq!(refused.body["errors"][0]["code"], "ord::10008", "{}", refused.body);
         assert!(refused.body["message"].as_str().unwrap().contains("not permitted at status Released"), "{}", refused.body);
-        assert_eq!(get_order(&app, "L-1").await, before, "nothing written");
+        assert_eq!(app.order("L-1").await, before, "nothing written");
     }
 
     when_a_rule_restricts_post_confirmation_should_refuse_the_order_level_change_with_10007 => |app| {
-        configure(&app, "Locked", json!({"ModTypes": [{"ModTypeId": "UpdateOrderAttributes", "RestrictPostConfirmation": true}]})).await;
-        saved(&app, &order("L-2", "Locked", 1, true)).await;
-        let before = get_order(&app, "L-2").await;
+        app.configure_order_type("Locked", json!({"ModTypes": [{"ModTypeId": "UpdateOrderAttributes", "RestrictPostConfirmation": true}]})).await;
+        app.saved_order(&order("L-2", "Locked", 1, true)).await;
+        let before = app.order("L-2").await;
         let refused = save(&app, &json!({"OrderId": "L-2", "OrderType": {"OrderTypeId": "Locked"}, "CurrencyCode": "EUR"})).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
         assert_eq!(refused.body["errors"][0]["code"], "ord::10007", "{}", refused.body);
-        assert_eq!(get_order(&app, "L-2").await, before, "nothing written");
+        assert_eq!(app.order("L-2").await, before, "nothing written");
         let unconfirmed = order("L-3", "Locked", 1, false);
-        saved(&app, &unconfirmed).await;
+        app.saved_order(&unconfirmed).await;
         let changed = save(&app, &json!({"OrderId": "L-3", "OrderType": {"OrderTypeId": "Locked"}, "CurrencyCode": "EUR"})).await;
         assert_eq!(changed.status, StatusCode::OK, "before confirmation the change is allowed: {}", changed.body);
     }
 
     when_a_rule_restricts_from_a_status_should_refuse_order_and_return_line_changes_past_it => |app| {
         network(&app, 5).await;
-        configure(&app, "Guarded", json!({"ModTypes": [
+        app.configure_order_type("Guarded", json!({"ModTypes": [
             {"ModTypeId": "UpdateOrderAttributes", "RestrictFromStatus": "2000"},
             {"ModTypeId": "UpdateLinePrice", "RestrictFromReturnStatus": "1000"}]})).await;
         let mut body = order("G-1", "Guarded", 1, false);
         body["OrderLine"].as_array_mut().unwrap().push(json!({"OrderLineId": "2", "ItemId": "SKU-1", "Quantity": 1, "UnitPrice": 10, "IsReturn": true,
             "DeliveryMethod": {"DeliveryMethodId": "ShipToAddress"}, "ShipToAddress": address("Atlanta")}));
-        saved(&app, &body).await;
+        app.saved_order(&body).await;
         let before_allocation = save(&app, &json!({"OrderId": "G-1", "OrderType": {"OrderTypeId": "Guarded"}, "CurrencyCode": "CAD"})).await;
         assert_eq!(before_allocation.status, StatusCode::OK, "not allocated yet: {}", before_allocation.body);
         allocate(&app, "G-1").await;
-        let before = get_order(&app, "G-1").await;
+        let before = app.order("G-1").await;
         let refused = save(&app, &json!({"OrderId": "G-1", "OrderType": {"OrderTypeId": "Guarded"}, "CurrencyCode": "EUR"})).await;
         assert_eq!(refused.body["errors"][0]["code"], "ord::10007", "{}", refused.body);
         assert!(refused.body["message"].as_str().unwrap().contains("not permitted at status Allocated"), "{}", refused.body);
@@ -178,7 +161,7 @@ on_both_backends! {
         repriced["OrderLine"][1]["UnitPrice"] = json!(12);
         let refused = save(&app, &repriced).await;
         assert_eq!(refused.body["errors"][0]["code"], "ord::10008", "the return line: {}", refused.body);
-        assert_eq!(get_order(&app, "G-1").await, before, "nothing written");
+        assert_eq!(app.order("G-1").await, before, "nothing written");
         let mut sale = body.clone();
         sale["OrderLine"][0]["UnitPrice"] = json!(11);
         sale["CurrencyCode"] = json!("CAD");
@@ -187,7 +170,7 @@ on_both_backends! {
 
     when_released_units_are_scratched_should_place_them_again_and_release_them_there => |app| {
         network(&app, 5).await;
-        saved(&app, &order("SC-1", "Web", 1, true)).await;
+        app.saved_order(&order("SC-1", "Web", 1, true)).await;
         let created = allocate(&app, "SC-1").await;
         let id = created[0]["allocationId"].as_str().unwrap().to_owned();
         let first = created[0]["locationNum"].as_str().unwrap().to_owned();
@@ -210,14 +193,14 @@ on_both_backends! {
 
     when_change_status_runs_on_an_address_change_should_release_the_reservation_and_allocate_again => |app| {
         network(&app, 5).await;
-        configure(&app, "Web", json!({"ModTypes": [{"ModTypeId": "UpdateShipToAddress", "Services": ["ChangeStatus"], "ChangeStatusId": "1000"}]})).await;
-        saved(&app, &order("C-1", "Web", 2, false)).await;
+        app.configure_order_type("Web", json!({"ModTypes": [{"ModTypeId": "UpdateShipToAddress", "Services": ["ChangeStatus"], "ChangeStatusId": "1000"}]})).await;
+        app.saved_order(&order("C-1", "Web", 2, false)).await;
         allocate(&app, "C-1").await;
         let reserved = app.stock("SKU-1", "DC-ATL").await.1 + app.stock("SKU-1", "ST-ATL").await.1;
         assert_eq!(reserved, 2);
         let mut moved = order("C-1", "Web", 2, false);
         moved["OrderLine"][0]["ShipToAddress"] = address("Marietta");
-        let data = saved(&app, &moved).await;
+        let data = app.saved_order(&moved).await;
         assert_eq!(data["OrderLine"][0]["QuantityDetail"], json!([{"StatusId": "1000", "Quantity": 2}]), "dropped to the change status");
         let reserved = app.stock("SKU-1", "DC-ATL").await.1 + app.stock("SKU-1", "ST-ATL").await.1;
         assert_eq!(reserved, 0, "its reservations released with the change");
@@ -230,12 +213,12 @@ on_both_backends! {
 
     when_reevaluate_pipeline_runs_on_a_delivery_change_should_restart_the_line_at_the_pickup_store => |app| {
         network(&app, 5).await;
-        saved(&app, &order("R-1", "Web", 1, false)).await;
+        app.saved_order(&order("R-1", "Web", 1, false)).await;
         allocate(&app, "R-1").await;
         let mut pickup = order("R-1", "Web", 1, false);
         pickup["OrderLine"][0]["DeliveryMethod"] = json!({"DeliveryMethodId": "PickUpAtStore"});
         pickup["OrderLine"][0]["PickupLocationId"] = json!("ST-ATL");
-        let data = saved(&app, &pickup).await;
+        let data = app.saved_order(&pickup).await;
         assert_eq!(data["OrderLine"][0]["QuantityDetail"], json!([{"StatusId": "1000", "Quantity": 1}]), "{data}");
         drain_queues(&app.deps, 10).await;
         assert_eq!(statuses(&app, "R-1").await, json!({"2000": 1}));
@@ -243,8 +226,8 @@ on_both_backends! {
         assert_eq!(app.stock("SKU-1", "DC-ATL").await.1, 0);
         assert_no_drift(&app).await;
         // Without a service that restarts the units, the change is refused.
-        configure(&app, "Strict", json!({"ModTypes": []})).await;
-        saved(&app, &order("R-2", "Strict", 1, false)).await;
+        app.configure_order_type("Strict", json!({"ModTypes": []})).await;
+        app.saved_order(&order("R-2", "Strict", 1, false)).await;
         allocate(&app, "R-2").await;
         let mut pickup = order("R-2", "Strict", 1, false);
         pickup["OrderLine"][0]["DeliveryMethod"] = json!({"DeliveryMethodId": "PickUpAtStore"});
@@ -257,7 +240,7 @@ on_both_backends! {
         network(&app, 5).await;
         let mut held = order("H-1", "Web", 2, true);
         held["Hold"] = json!([{"HoldTypeId": "Fraud"}]);
-        saved(&app, &held).await;
+        app.saved_order(&held).await;
         allocate(&app, "H-1").await;
         drain_queues(&app.deps, 10).await;
         assert_eq!(statuses(&app, "H-1").await, json!({"2000": 2}), "held: allocated, not released");
@@ -265,7 +248,7 @@ on_both_backends! {
         assert_eq!(blocked.status, StatusCode::CONFLICT, "{}", blocked.body);
         assert!(blocked.body["message"].as_str().unwrap().contains("on hold Fraud"), "{}", blocked.body);
         let resolve = json!({"OrderId": "H-1", "OrderType": {"OrderTypeId": "Web"}, "Hold": [{"HoldTypeId": "Fraud", "StatusId": "Resolved", "ResolveReasonId": "Verified"}]});
-        saved(&app, &resolve).await;
+        app.saved_order(&resolve).await;
         assert_eq!(last_mod_types(&app, "H-1").await, ["ResolveHold"]);
         drain_queues(&app.deps, 10).await;
         assert_eq!(statuses(&app, "H-1").await, json!({"3000": 2}), "resolving the hold resubmitted the pipeline");
@@ -280,11 +263,11 @@ on_both_backends! {
 
     when_cancel_reservation_runs_on_apply_hold_should_give_the_stock_back => |app| {
         network(&app, 5).await;
-        configure(&app, "Fraudy", json!({"ModTypes": [{"ModTypeId": "ApplyHold", "Services": ["CancelReservation"]}]})).await;
-        saved(&app, &order("H-2", "Fraudy", 2, false)).await;
+        app.configure_order_type("Fraudy", json!({"ModTypes": [{"ModTypeId": "ApplyHold", "Services": ["CancelReservation"]}]})).await;
+        app.saved_order(&order("H-2", "Fraudy", 2, false)).await;
         allocate(&app, "H-2").await;
         let held = json!({"OrderId": "H-2", "OrderType": {"OrderTypeId": "Fraudy"}, "Hold": [{"HoldTypeId": "Fraud"}]});
-        let data = saved(&app, &held).await;
+        let data = app.saved_order(&held).await;
         assert_eq!(data["OrderLine"][0]["QuantityDetail"], json!([{"StatusId": "1000", "Quantity": 2}]));
         assert_eq!(app.stock("SKU-1", "DC-ATL").await.1 + app.stock("SKU-1", "ST-ATL").await.1, 0);
         assert_no_drift(&app).await;
@@ -292,7 +275,7 @@ on_both_backends! {
 
     when_allocated_units_are_canceled_should_release_exactly_their_stock => |app| {
         network(&app, 5).await;
-        saved(&app, &order("X-1", "Web", 3, false)).await;
+        app.saved_order(&order("X-1", "Web", 3, false)).await;
         allocate(&app, "X-1").await;
         assert_eq!(reserved(&app).await, 3);
         let missing = app.post(CANCEL, &json!({"OrderId": "X-1"})).await;
@@ -308,25 +291,25 @@ on_both_backends! {
         assert_eq!(statuses(&app, "X-1").await, json!({"9000": 3}));
         assert_eq!(reserved(&app).await, 0);
         assert_eq!(last_mod_types(&app, "X-1").await, ["CancelOrder"]);
-        assert_eq!(get_order(&app, "X-1").await["OrderLine"][0]["CancelReasonId"], "CustomerRequest");
+        assert_eq!(app.order("X-1").await["OrderLine"][0]["CancelReasonId"], "CustomerRequest");
         assert_no_drift(&app).await;
     }
 
     when_units_are_released_they_cannot_be_canceled => |app| {
         network(&app, 5).await;
-        configure(&app, "Open", json!({"ModTypes": []})).await;
-        saved(&app, &order("X-2", "Open", 2, true)).await;
+        app.configure_order_type("Open", json!({"ModTypes": []})).await;
+        app.saved_order(&order("X-2", "Open", 2, true)).await;
         allocate(&app, "X-2").await;
         common::release(&app, "X-2").await;
-        let before = get_order(&app, "X-2").await;
+        let before = app.order("X-2").await;
         let refused = app.post(CANCEL, &json!({"OrderId": "X-2", "CancelReasonId": "CustomerRequest"})).await;
         assert_eq!(refused.body["errors"][0]["code"], "ord::10008", "{}", refused.body);
-        assert_eq!(get_order(&app, "X-2").await, before);
+        assert_eq!(app.order("X-2").await, before);
     }
 
     when_released_units_ship_should_leave_on_hand_and_reserved_and_publish_once => |app| {
         network(&app, 5).await;
-        saved(&app, &order("S-1", "Web", 2, true)).await;
+        app.saved_order(&order("S-1", "Web", 2, true)).await;
         let created = allocate(&app, "S-1").await;
         let id = created[0]["allocationId"].as_str().unwrap_or_else(|| panic!("an allocation id in {created}")).to_owned();
         let location = created[0]["locationNum"].as_str().unwrap().to_owned();
@@ -342,7 +325,7 @@ on_both_backends! {
         assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
         assert_eq!(app.stock("SKU-1", &location).await, (3, 0), "on hand and reserved both dropped");
         assert_eq!(statuses(&app, "S-1").await, json!({"7000": 2}));
-        assert_eq!(get_order(&app, "S-1").await["FulfillmentStatus"], "Fulfilled");
+        assert_eq!(app.order("S-1").await["FulfillmentStatus"], "Fulfilled");
         assert_eq!(last_mod_types(&app, "S-1").await, ["ShipLine"]);
         assert_no_drift(&app).await;
         let events = outbound(&app.deps, QueueName::OrderEvents).await;
@@ -357,14 +340,14 @@ on_both_backends! {
     }
 
     when_several_mod_types_publish_in_one_change_should_put_one_order_message => |app| {
-        configure(&app, "Loud", json!({"ModTypes": [
+        app.configure_order_type("Loud", json!({"ModTypes": [
             {"ModTypeId": "ConfirmOrder", "Services": ["PublishOrder"]},
             {"ModTypeId": "UpdateOrderAttributes", "Services": ["PublishOrder"]},
             {"ModTypeId": "ApplyHold", "Services": ["PublishOrderLine"]}]})).await;
-        saved(&app, &order("P-1", "Loud", 1, false)).await;
+        app.saved_order(&order("P-1", "Loud", 1, false)).await;
         outbound(&app.deps, QueueName::OrderEvents).await;
         let change = json!({"OrderId": "P-1", "OrderType": {"OrderTypeId": "Loud"}, "IsConfirmed": true, "CurrencyCode": "EUR", "Hold": [{"HoldTypeId": "Review"}]});
-        saved(&app, &change).await;
+        app.saved_order(&change).await;
         let events = outbound(&app.deps, QueueName::OrderEvents).await;
         assert_eq!(events.len(), 1, "{events:?}");
         assert_eq!(events[0]["MessageType"], "Order");
@@ -375,8 +358,8 @@ on_both_backends! {
 
     when_a_pipeline_message_is_delivered_twice_should_release_once => |app| {
         network(&app, 5).await;
-        configure(&app, "Manual", json!({"ModTypes": []})).await;
-        saved(&app, &order("D-1", "Manual", 2, true)).await;
+        app.configure_order_type("Manual", json!({"ModTypes": []})).await;
+        app.saved_order(&order("D-1", "Manual", 2, true)).await;
         allocate(&app, "D-1").await;
         let body = json!({"Tenant": "demo", "OrderIds": ["D-1"], "Reallocate": false, "MessageId": "D-1-v9-pipeline"}).to_string();
         for receive_count in [1, 2] {
@@ -397,8 +380,8 @@ on_both_backends! {
         assert_eq!(base.status, StatusCode::BAD_REQUEST, "{}", base.body);
         let ok = app.put("/order/api/order/messageTemplate/Thanks", &json!({"Channel": "Text", "Body": "Thanks for order {{ Order.OrderId }}!"})).await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
-        configure(&app, "Kind", json!({"ModTypes": [{"ModTypeId": "ConfirmOrder", "TextMessages": ["Thanks", "OrderConfirmation"]}]})).await;
-        saved(&app, &order("T-1", "Kind", 1, true)).await;
+        app.configure_order_type("Kind", json!({"ModTypes": [{"ModTypeId": "ConfirmOrder", "TextMessages": ["Thanks", "OrderConfirmation"]}]})).await;
+        app.saved_order(&order("T-1", "Kind", 1, true)).await;
         let notes = outbound(&app.deps, QueueName::Notifications).await;
         let bodies: Vec<&str> = notes.iter().map(|n| n["Body"].as_str().unwrap()).collect();
         assert_eq!(bodies.len(), 2, "{notes:?}");
@@ -408,9 +391,9 @@ on_both_backends! {
 
     when_an_order_goes_through_its_whole_lifecycle_the_audit_should_name_each_step => |app| {
         network(&app, 5).await;
-        saved(&app, &order("W-1", "Web", 1, false)).await;
+        app.saved_order(&order("W-1", "Web", 1, false)).await;
         assert_eq!(last_mod_types(&app, "W-1").await, ["CreateOrder"]);
-        saved(&app, &json!({"OrderId": "W-1", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true})).await;
+        app.saved_order(&json!({"OrderId": "W-1", "OrderType": {"OrderTypeId": "Web"}, "IsConfirmed": true})).await;
         assert_eq!(last_mod_types(&app, "W-1").await, ["ConfirmOrder"]);
         allocate(&app, "W-1").await;
         assert_eq!(last_mod_types(&app, "W-1").await, ["AllocateLine"]);
@@ -420,7 +403,7 @@ on_both_backends! {
         let id = docs.body[0]["allocationId"].as_str().unwrap().to_owned();
         let shipped = app.fabric(Method::PUT, &format!("/allocation/{id}"), Some(&json!({"allocationId": id, "statusCode": "SHIPPED"}))).await;
         assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
-        let order = get_order(&app, "W-1").await;
+        let order = app.order("W-1").await;
         assert_eq!(order["FulfillmentStatus"], "Fulfilled");
         let trail: Vec<&str> = order["OrderAudit"].as_array().unwrap().iter().flat_map(|a| a["ModTypes"].as_array().unwrap()).map(|m| m["ModTypeId"].as_str().unwrap()).collect();
         assert_eq!(trail, ["CreateOrder", "ConfirmOrder", "AllocateLine", "ReleaseLine", "ShipLine"]);
@@ -434,13 +417,12 @@ on_both_backends! {
 #[tokio::test(flavor = "current_thread")]
 async fn when_a_pricing_service_is_configured_should_log_that_it_is_not_built_yet() {
     let app = common::spawn_app(common::Backend::Embedded).await.unwrap();
-    configure(
-        &app,
+    app.configure_order_type(
         "Priced",
         json!({"ModTypes": [{"ModTypeId": "CreateOrder", "Services": ["CalculatePrice", "CalculateTaxes"]}]}),
     )
     .await;
-    let (lines, data) = common::capture_logs(async { saved(&app, &order("PR-1", "Priced", 2, false)).await }).await;
+    let (lines, data) = common::capture_logs(async { app.saved_order(&order("PR-1", "Priced", 2, false)).await }).await;
     let noops: Vec<&str> = lines
         .iter()
         .filter(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("selling service not built yet")))

@@ -176,8 +176,13 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "change-tracker messages consumed: {} (failed {}); outbox relay runs: {}",
-            stats.messages_consumed, stats.messages_failed, stats.relay_runs
+            "change-tracker messages consumed: {} (failed {}); outbox relay and milestone scheduler runs: {}; \
+             milestone checks: {}, monitoring events raised: {}",
+            stats.messages_consumed,
+            stats.messages_failed,
+            stats.relay_runs,
+            stats.milestone_checks,
+            stats.monitoring_events
         );
         if stats.serious.is_empty() {
             let _ = writeln!(out, "no panics, store or internal errors");

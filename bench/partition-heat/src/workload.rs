@@ -198,6 +198,9 @@ pub struct RunStats {
     pub messages_consumed: u64,
     pub messages_failed: u64,
     pub relay_runs: u64,
+    /// Orders the milestone scheduler checked (it runs every simulated second) and events raised.
+    pub milestone_checks: i64,
+    pub monitoring_events: i64,
     /// Panics and errors other than refusals (store, internal): each one's first message.
     pub serious: Vec<String>,
 }
@@ -372,6 +375,7 @@ impl Driver {
             let req: SupplyRequest = from_json(json!({"Mode": "Sync", "Supply": chunk}))?;
             inventory::apply_supply(&self.deps, &tenant, &req).await?;
         }
+        self.configure_order_type().await?;
         self.drain().await;
         Ok(())
     }
@@ -638,6 +642,30 @@ impl Driver {
         if let Err(e) = dispatch::run_schedule(&self.deps, "outbox-relay").await {
             self.stats.serious.push(format!("outbox relay: {e:#}"));
         }
+        match dispatch::run_schedule(&self.deps, "milestone-scheduler").await {
+            Ok(report) => {
+                let pass = report.milestones.unwrap_or_default();
+                self.stats.milestone_checks += pass.orders_checked;
+                self.stats.monitoring_events += pass.events_raised;
+                if pass.failed > 0 {
+                    self.stats.serious.push(format!("milestone scheduler: {} checks failed", pass.failed));
+                }
+            }
+            Err(e) => self.stats.serious.push(format!("milestone scheduler: {e:#}")),
+        }
+    }
+
+    /// The order type every order of the run has: the default configuration, except that
+    /// Confirmed is expected at once and ConfirmationDue is raised a second later, so the
+    /// milestone scheduler (run every simulated second) checks every unconfirmed order once.
+    async fn configure_order_type(&self) -> anyhow::Result<()> {
+        let mut config = serde_json::to_value(oms_core::domain::lifecycle::config::default_config("Web"))?;
+        config["Milestones"][0] =
+            json!({"MilestoneId": "Confirmed", "ExpectedAfterMilestone": "Created", "ExpectedMinutes": 0});
+        config["MonitoringRules"] = json!([{"RuleId": "R1", "MilestoneId": "Confirmed", "EventName": "ConfirmationDue", "When": "After", "OffsetSeconds": 1}]);
+        let req = serde_json::from_value(config)?;
+        lifecycle::config::put_order_type(&self.deps, &self.caller, "Web", &req).await?;
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::deps::Deps;
@@ -51,6 +52,9 @@ pub fn record(
     (op, OutboxMessage { key, queue, body })
 }
 
+/// Outbox records deleted at once after their messages were sent.
+const DELETES_IN_FLIGHT: usize = 64;
+
 /// Sends the messages and deletes their outbox records. Failures are logged and left for
 /// the relay; the caller's change is already committed.
 pub async fn deliver(deps: &Deps, messages: Vec<OutboxMessage>) -> usize {
@@ -68,8 +72,11 @@ pub async fn deliver(deps: &Deps, messages: Vec<OutboxMessage>) -> usize {
             tracing::warn!(error = %e, queue = queue.as_str(), "outbox send failed; the relay will retry");
             continue;
         }
-        for message in batch {
-            match deps.store.delete(&message.key, None).await {
+        // Deleted concurrently: a page of records is one group of writes, not one after another.
+        let keys: Vec<Key> = batch.iter().map(|m| m.key.clone()).collect();
+        let deletes = futures::stream::iter(keys).map(|key: Key| async move { deps.store.delete(&key, None).await });
+        for deleted in deletes.buffer_unordered(DELETES_IN_FLIGHT).collect::<Vec<_>>().await {
+            match deleted {
                 Ok(()) => delivered += 1,
                 Err(e) => tracing::warn!(error = %e, "outbox record not deleted; it will be sent again"),
             }

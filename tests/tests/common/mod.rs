@@ -198,6 +198,26 @@ impl TestApp {
         self.send(Method::PUT, path, Some(&self.demo_token()), &[], Some(&body.to_string())).await
     }
 
+    /// Get Order's `data`; the call must answer 200.
+    pub async fn order(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/order/api/order/order/orderId/{id}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.data().clone()
+    }
+
+    /// Save Order's `data`; the call must answer 200.
+    pub async fn saved_order(&self, body: &Value) -> Value {
+        let reply = self.post("/order/api/order/order", body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.data().clone()
+    }
+
+    /// Stores an order type's configuration; the call must answer 200.
+    pub async fn configure_order_type(&self, order_type: &str, config: Value) {
+        let reply = self.put(&format!("/order/api/order/orderType/{order_type}"), &config).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+
     /// (onHand, reserved) of `item` at `location`, from its availability.
     pub async fn stock(&self, item: &str, location: &str) -> (i64, i64) {
         let reply = self.get(&format!("/inventory/api/availability/itemId/{item}")).await;

@@ -22,27 +22,30 @@ use crate::ports::{Index, Query, WriteOp};
 use crate::store::{self, entity};
 
 /// The write that keeps the order's milestone check (its due-index entry) in step with its
-/// `MilestoneCheckAt`: a put when it is due at a new time, a delete when nothing is left to
-/// watch, nothing when the time did not change. It joins the order's transaction.
+/// `MilestoneCheckAt` after a change from `before`: none when that time did not change (a new
+/// order without one has nothing to delete). It joins the order's transaction.
 pub fn check_write(tenant: &TenantId, before: Option<&Order>, after: &Order) -> Option<WriteOp> {
-    if before.and_then(|b| b.milestone_check_at) == after.milestone_check_at && before.is_some() {
-        return None;
-    }
-    let key = keys::milestone_check(tenant, &after.order_id);
-    Some(match after.milestone_check_at {
+    (before.and_then(|b| b.milestone_check_at) != after.milestone_check_at).then(|| check_entry(tenant, after))
+}
+
+/// The order's milestone check as its `MilestoneCheckAt` says: a put listing it at that time, or
+/// a delete when nothing is due.
+pub fn check_entry(tenant: &TenantId, order: &Order) -> WriteOp {
+    let key = keys::milestone_check(tenant, &order.order_id);
+    match order.milestone_check_at {
         Some(due) => {
             let index = entity::index_entry(
                 Index::Gsi3,
-                keys::milestone_due_partition(tenant, &after.order_id),
-                keys::milestone_due_sort(due, &after.order_id),
+                keys::milestone_due_partition(tenant, &order.order_id),
+                keys::milestone_due_sort(due, &order.order_id),
             );
             let mut item = entity::item_at(&key, &index);
-            item.insert("OrderId".into(), after.order_id.as_str().into());
+            item.insert("OrderId".into(), order.order_id.as_str().into());
             item.insert("DueAt".into(), keys::timestamp(due).into());
             WriteOp::Put { item, condition: None }
         }
         None => WriteOp::Delete { key, condition: None },
-    })
+    }
 }
 
 /// The `order-events` message of a monitoring event. Its id is the order and rule, so a

@@ -50,7 +50,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_orders: 50_000, max_time: Duration::from_secs(40), concurrency: 32 }
+        Limits { max_orders: 50_000, max_time: Duration::from_secs(40), concurrency: 128 }
     }
 }
 
@@ -70,10 +70,12 @@ impl Configs {
 }
 
 /// What one check did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 struct Checked {
     raised: usize,
     released: bool,
+    /// The events' messages, committed with the order: sent once the page's checks are done.
+    messages: Vec<outbox::OutboxMessage>,
 }
 
 /// Whether the scheduler releases the order now: its DoNotReleaseBefore has passed, it is not
@@ -130,12 +132,12 @@ async fn check_order(
         } else {
             // Listed as due, yet nothing is: the entry lags the order; put it in step.
             writes.push(WriteOp::Check { key: keys::order(tenant, order_id), condition: guard });
-            writes.extend(super::check_write(tenant, None, &next));
+            writes.push(super::check_entry(tenant, &next));
         }
         match deps.store.transact(writes).await {
             Ok(()) => {
-                outbox::deliver(deps, messages).await;
                 checked.raised = evaluation.raised.len();
+                checked.messages = messages;
                 return Ok(checked);
             }
             Err(StoreError::TransactionCanceled { .. } | StoreError::TransactionConflict) => {
@@ -189,6 +191,7 @@ pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResu
                 .buffer_unordered(limits.concurrency.max(1))
                 .collect::<Vec<_>>()
                 .await;
+            let mut messages = Vec::new();
             for (order_id, outcome) in checks {
                 match outcome {
                     None => pass.more = true,
@@ -196,6 +199,7 @@ pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResu
                         pass.orders_checked += 1;
                         pass.events_raised += checked.raised as i64;
                         pass.orders_released += i64::from(checked.released);
+                        messages.extend(checked.messages);
                     }
                     Some(Err(e)) => {
                         pass.failed += 1;
@@ -203,6 +207,8 @@ pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResu
                     }
                 }
             }
+            // Committed with their orders already: a crash before this send leaves them to the relay.
+            outbox::deliver(deps, messages).await;
             match page.cursor {
                 Some(next) if !page.items.is_empty() => cursor = Some(next),
                 _ => break,
