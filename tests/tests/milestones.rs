@@ -128,6 +128,12 @@ on_both_backends! {
         assert_eq!(time(&milestone(&order, "Allocated")["ExpectedTime"]), created + Duration::minutes(180));
         assert_eq!(milestone(&order, "Released")["ExpectedTime"], Value::Null, "counts from Confirmed, not met yet");
         assert_eq!(milestone(&order, "Confirmed")["Status"], "Pending");
+        // Met by the change itself, at the change's time: on time even when expected at once.
+        app.configure_order_type("Instant", json!({"Milestones": [{"MilestoneId": "Confirmed", "ExpectedAfterMilestone": "Created", "ExpectedMinutes": 0}]})).await;
+        app.saved_order(&super::order("MS-1B", "Instant", true)).await;
+        let instant = app.order("MS-1B").await;
+        assert_eq!(milestone(&instant, "Confirmed")["Status"], "Met", "{instant}");
+        assert_eq!(milestone(&instant, "Confirmed")["ActualTime"], milestone(&instant, "Created")["ActualTime"]);
     }
 
     when_confirmation_is_late_the_scheduler_should_raise_confirmation_due_once_at_the_right_time => |app| {

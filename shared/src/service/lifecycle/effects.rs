@@ -117,8 +117,9 @@ pub async fn apply(
     after.record_audit(source, diff::audit_entries(&events));
 
     let tenant = after.org_id.clone();
-    // Milestones first, so that what is published shows them.
-    let evaluation = milestones::evaluate(config, after, deps.clock.now());
+    // Milestones first, so that what is published shows them; met at the time of the change.
+    let at = after.updated_timestamp;
+    let evaluation = milestones::evaluate(config, after, at);
     let check = crate::service::milestones::check_write(&tenant, before, after);
     let mod_types: Vec<&str> = events.iter().map(|e| e.mod_type.id()).collect();
     let mut published: Vec<(QueueName, String)> = evaluation
