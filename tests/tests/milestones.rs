@@ -341,6 +341,25 @@ on_both_backends! {
         assert_eq!(counts(&trigger(&app).await), (0, 0, 0), "listed at the order's own time again");
     }
 
+    when_a_pass_reaches_its_limit_the_next_should_go_on_where_it_stopped => |app| {
+        use oms_core::service::milestones::scheduler::{Limits, run_pass};
+        let (app, clock) = clocked(app);
+        confirmation_due(&app).await;
+        for n in 0..5 {
+            app.saved_order(&order(&format!("LIM-{n}"), "Web", false)).await;
+        }
+        clock.advance(Duration::minutes(61));
+        let tenant = oms_core::domain::ids::TenantId::parse("demo").unwrap();
+        let limits = Limits { max_orders: 2, ..Limits::default() };
+        let mut passes = Vec::new();
+        for _ in 0..4 {
+            let pass = run_pass(&app.deps, &tenant, limits).await.unwrap();
+            passes.push((pass.orders_checked, pass.events_raised, pass.more));
+        }
+        assert_eq!(passes, [(2, 2, true), (2, 2, true), (1, 1, false), (0, 0, false)]);
+        assert_eq!(monitoring_events(&app.deps).await.len(), 5, "each order's event once");
+    }
+
     when_the_trigger_is_asked_badly_should_refuse_naming_the_field => |app| {
         for (body, field) in [(json!({}), "JobScheduleId"), (json!({"JobScheduleId": "nightlyBackup"}), "JobScheduleId")] {
             let reply = app.post(TRIGGER, &body).await;
