@@ -117,12 +117,13 @@ async fn check_order(
         let mut next = order.clone();
         let evaluation = milestones::evaluate(&config, &mut next, now);
         let guard = Condition::version_is(order.version);
-        let mut writes = Vec::new();
+        // The entry was listed as due by now and the next check is later (or none): it always
+        // moves, even when it lagged the order and nothing else changed.
+        let mut writes = vec![super::check_entry(tenant, &next)];
         let mut messages = Vec::new();
         if evaluation.changed {
             next.touch(user, now);
             writes.push(WriteOp::Put { item: orders::order_item(tenant, &next)?, condition: Some(guard) });
-            writes.extend(super::check_write(tenant, Some(&order), &next));
             for event in &evaluation.raised {
                 let body = super::event_body(tenant, order_id, event);
                 let (write, message) = outbox::record(deps, tenant, QueueName::OrderEvents, body, now);
@@ -130,9 +131,7 @@ async fn check_order(
                 messages.push(message);
             }
         } else {
-            // Listed as due, yet nothing is: the entry lags the order; put it in step.
             writes.push(WriteOp::Check { key: keys::order(tenant, order_id), condition: guard });
-            writes.push(super::check_entry(tenant, &next));
         }
         match deps.store.transact(writes).await {
             Ok(()) => {
