@@ -149,21 +149,16 @@ async fn check_order(
     Err(OmsError::Conflict(format!("order {order_id} kept changing while its milestones were checked")))
 }
 
-/// One pass over the tenant's checks due by now.
-pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResult<MilestonePass> {
-    let started = Instant::now();
-    let now = deps.clock.now();
-    let user = UserId::parse_at("user", SCHEDULER_USER)?;
-    let configs = Configs::default();
-    let mut pass = MilestonePass::default();
+/// The orders whose check is due by `now`, shard by shard, at most `max`; `true` when more are.
+async fn due_orders(deps: &Deps, tenant: &TenantId, now: DateTime<Utc>, max: usize) -> OmsResult<(Vec<OrderId>, bool)> {
     let cutoff = keys::milestone_due_cutoff(now);
-    'shards: for partition in keys::milestone_due_partitions(tenant) {
+    let mut due = Vec::new();
+    for partition in keys::milestone_due_partitions(tenant) {
         let mut cursor = None;
         loop {
-            let left = limits.max_orders.saturating_sub(pass.orders_checked as usize + pass.failed as usize);
-            if left == 0 || started.elapsed() >= limits.max_time {
-                pass.more = true;
-                break 'shards;
+            let left = max.saturating_sub(due.len());
+            if left == 0 {
+                return Ok((due, true));
             }
             let query = Query::partition(partition.clone())
                 .on(Index::Gsi3)
@@ -171,49 +166,63 @@ pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResu
                 .limit(PAGE.min(left))
                 .cursor(cursor.take());
             let page = deps.store.query(query).await?;
-            let due: Vec<OrderId> = page
-                .items
-                .iter()
-                .filter_map(|item| item.get(Index::Gsi3.sk_attr())?.as_str())
-                .filter_map(keys::milestone_due_order)
-                .filter_map(|id| OrderId::parse_at("OrderId", id).ok())
-                .collect();
-            let (user, configs) = (&user, &configs);
-            let checks = futures::stream::iter(due)
-                .map(|order_id: OrderId| async move {
-                    if started.elapsed() >= limits.max_time {
-                        return (order_id, None);
-                    }
-                    let outcome = check_order(deps, tenant, &order_id, user, now, configs).await;
-                    (order_id, Some(outcome))
-                })
-                .buffer_unordered(limits.concurrency.max(1))
-                .collect::<Vec<_>>()
-                .await;
-            let mut messages = Vec::new();
-            for (order_id, outcome) in checks {
-                match outcome {
-                    None => pass.more = true,
-                    Some(Ok(checked)) => {
-                        pass.orders_checked += 1;
-                        pass.events_raised += checked.raised as i64;
-                        pass.orders_released += i64::from(checked.released);
-                        messages.extend(checked.messages);
-                    }
-                    Some(Err(e)) => {
-                        pass.failed += 1;
-                        tracing::warn!(order_id = %order_id, error = %e, "milestone check failed; it stays due");
-                    }
-                }
-            }
-            // Committed with their orders already: a crash before this send leaves them to the relay.
-            outbox::deliver(deps, messages).await;
+            due.extend(
+                page.items
+                    .iter()
+                    .filter_map(|item| item.get(Index::Gsi3.sk_attr())?.as_str())
+                    .filter_map(keys::milestone_due_order)
+                    .filter_map(|id| OrderId::parse_at("OrderId", id).ok()),
+            );
             match page.cursor {
                 Some(next) if !page.items.is_empty() => cursor = Some(next),
                 _ => break,
             }
         }
     }
+    Ok((due, false))
+}
+
+/// One pass over the tenant's checks due by now: the due orders of every shard (keys only),
+/// then their checks, `limits.concurrency` at a time; the events' messages go out a page at a
+/// time (they are committed with their orders already: a crash before they are sent leaves them
+/// to the relay).
+pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResult<MilestonePass> {
+    let started = Instant::now();
+    let now = deps.clock.now();
+    let user = UserId::parse_at("user", SCHEDULER_USER)?;
+    let configs = Configs::default();
+    let (due, more) = due_orders(deps, tenant, now, limits.max_orders).await?;
+    let mut pass = MilestonePass { more, ..MilestonePass::default() };
+    let (user, configs) = (&user, &configs);
+    let mut checks = futures::stream::iter(due)
+        .map(|order_id: OrderId| async move {
+            if started.elapsed() >= limits.max_time {
+                return (order_id, None);
+            }
+            let outcome = check_order(deps, tenant, &order_id, user, now, configs).await;
+            (order_id, Some(outcome))
+        })
+        .buffer_unordered(limits.concurrency.max(1));
+    let mut messages = Vec::new();
+    while let Some((order_id, outcome)) = checks.next().await {
+        match outcome {
+            None => pass.more = true,
+            Some(Ok(checked)) => {
+                pass.orders_checked += 1;
+                pass.events_raised += checked.raised as i64;
+                pass.orders_released += i64::from(checked.released);
+                messages.extend(checked.messages);
+            }
+            Some(Err(e)) => {
+                pass.failed += 1;
+                tracing::warn!(order_id = %order_id, error = %e, "milestone check failed; it stays due");
+            }
+        }
+        if messages.len() >= PAGE {
+            outbox::deliver(deps, std::mem::take(&mut messages)).await;
+        }
+    }
+    outbox::deliver(deps, messages).await;
     Ok(pass)
 }
 
