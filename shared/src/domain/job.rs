@@ -153,6 +153,9 @@ pub struct JobExecution {
     pub milestone_pass: Option<MilestonePass>,
 }
 
+/// The JobScheduleId of the milestone scheduler's runs (and of `jobExecution/trigger`).
+pub const MILESTONE_SCHEDULE_ID: &str = "milestoneScheduler";
+
 /// What one milestone scheduler pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
@@ -169,8 +172,26 @@ pub struct MilestonePass {
     pub more: bool,
 }
 
+/// How a run was started, the last part of its UniqueJobId.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// By a request (a mass action, `jobExecution/trigger`).
+    Adhoc,
+    /// By its schedule (the EventBridge tick).
+    Scheduled,
+}
+
+impl Started {
+    pub fn id(self) -> &'static str {
+        match self {
+            Started::Adhoc => "ADHOC",
+            Started::Scheduled => "SCHEDULED",
+        }
+    }
+}
+
 impl JobExecution {
-    /// A new InProgress execution of `job_type` started by `user` at `now`.
+    /// A new InProgress execution of `job_type` started by `user` at `now`, by a request.
     pub fn start(
         job_type: JobType,
         job_schedule_id: String,
@@ -179,11 +200,52 @@ impl JobExecution {
         now: DateTime<Utc>,
         params: Vec<JobExecParam>,
     ) -> Self {
+        Self::begin(job_type, job_schedule_id, tenant, user, now, params, Started::Adhoc)
+    }
+
+    /// A milestone scheduler pass from `start` to `end`, recorded once it is over under its own
+    /// `run_id` (one schedule, many runs). Counts are orders: checked ones succeeded, failed
+    /// checks failed; a pass whose every check failed is `failed`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn milestone_pass(
+        tenant: &TenantId,
+        user: &UserId,
+        started: Started,
+        run_id: String,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        params: Vec<JobExecParam>,
+        pass: MilestonePass,
+    ) -> Self {
+        let schedule = MILESTONE_SCHEDULE_ID.to_owned();
+        let mut job = Self::begin(JobType::MilestoneScheduler, schedule, tenant, user, start, params, started);
+        job.run_id = Some(run_id);
+        job.status = if pass.failed > 0 && pass.orders_checked == 0 { JobStatus::Failed } else { JobStatus::Completed };
+        job.completion_time = Some(end);
+        job.updated_timestamp = end;
+        job.planning_done = true;
+        job.total_msg_count = pass.orders_checked + pass.failed;
+        job.success_msg_count = pass.orders_checked;
+        job.failure_msg_count = pass.failed;
+        job.milestone_pass = Some(pass);
+        job
+    }
+
+    fn begin(
+        job_type: JobType,
+        job_schedule_id: String,
+        tenant: &TenantId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        params: Vec<JobExecParam>,
+        started: Started,
+    ) -> Self {
         let unique_job_id = format!(
-            "{tenant}::X::{}::{job_schedule_id}::{}::{}::ADHOC",
+            "{tenant}::X::{}::{job_schedule_id}::{}::{}::{}",
             job_type.id(),
             job_type.component(),
-            now.format("%y-%m-%d %H:%M:%S")
+            now.format("%y-%m-%d %H:%M:%S"),
+            started.id()
         );
         JobExecution {
             job_schedule_id,

@@ -88,11 +88,7 @@ pub async fn trigger(
         schedules::trigger(&state.deps, &caller, &req).await
     }
     .await;
-    let message = match &result {
-        Ok(job) => format!("Job {} ran: {}", job.job_schedule_id, job.display_status),
-        Err(_) => String::new(),
-    };
-    reply(result, &message, uri.path())
+    manhattan_reply(result, |job| format!("Job {} ran: {}", job.job_schedule_id, job.display_status), uri.path())
 }
 
 /// `GET /scheduler/api/scheduler/jobExecution/jobScheduleId/{jobScheduleId}/results`.

@@ -39,7 +39,7 @@ pub async fn trigger(deps: &Deps, caller: &Caller, req: &TriggerRequest) -> OmsR
     }
     // Behind the HTTP API's 30 s: the pass stops starting checks after 20 s (the rest stay due).
     let limits = Limits { max_time: std::time::Duration::from_secs(20), ..Limits::default() };
-    let job = scheduler::run_and_record(deps, &caller.tenant, &caller.user, Started::Trigger, limits)
+    let job = scheduler::run_and_record(deps, &caller.tenant, &caller.user, Started::Adhoc, limits)
         .await?
         .ok_or_else(|| OmsError::Internal(anyhow::anyhow!("a triggered pass is always recorded")))?;
     Ok(job.view(deps.clock.now()))

@@ -119,7 +119,7 @@ fn fire_time(expected: DateTime<Utc>, when: When, offset_seconds: u64) -> DateTi
 pub fn evaluate(config: &OrderTypeConfig, order: &mut Order, now: DateTime<Utc>) -> Evaluation {
     // Milliseconds, as Get Order shows every time.
     let now = now.trunc_subsecs(3);
-    let before = (order.milestones.clone(), order.do_not_release_before, order.milestone_check_at);
+    let before_dates = (order.do_not_release_before, order.milestone_check_at);
     let canceled = is_canceled(order);
 
     let mut entries: Vec<OrderMilestone> = Milestone::ALL
@@ -201,13 +201,14 @@ pub fn evaluate(config: &OrderTypeConfig, order: &mut Order, now: DateTime<Utc>)
         }
     }
 
+    order.milestone_check_at = next;
+    let changed = !raised.is_empty()
+        || order.milestones != entries
+        || (order.do_not_release_before, order.milestone_check_at) != before_dates;
     order.milestones = entries;
     order.monitoring_events.extend(raised.iter().cloned());
     let over = order.monitoring_events.len().saturating_sub(MAX_MONITORING_EVENTS);
     order.monitoring_events.drain(..over);
-    order.milestone_check_at = next;
-    let changed = !raised.is_empty()
-        || (order.milestones.clone(), order.do_not_release_before, order.milestone_check_at) != before;
     Evaluation { raised, changed }
 }
 

@@ -253,7 +253,7 @@ async fn pend(
                 lifecycle::effects::apply(deps, config, Some(order), &mut next, Units::Keep, MASS_ALLOCATE_SOURCE)
                     .await?;
             pipeline = effects.pipeline.take();
-            let (published, sent) = effects.into_outbox(deps, &caller.tenant);
+            let (published, sent) = effects.into_writes(deps, &caller.tenant);
             writes.extend(published);
             messages = sent;
             for doc in &docs {

@@ -65,8 +65,9 @@ pub struct Effects {
 }
 
 impl Effects {
-    /// The outbox records of everything this change publishes, to join its transaction.
-    pub fn into_outbox(self, deps: &Deps, tenant: &TenantId) -> (Vec<WriteOp>, Vec<OutboxMessage>) {
+    /// What joins the change's transaction: the outbox records of everything it publishes, and
+    /// the order's milestone check when it moved; with the messages to send once committed.
+    pub fn into_writes(self, deps: &Deps, tenant: &TenantId) -> (Vec<WriteOp>, Vec<OutboxMessage>) {
         let now = deps.clock.now();
         let mut bodies = self.published;
         if let Some(pipeline) = self.pipeline {

@@ -45,7 +45,7 @@ pub(crate) async fn record_change(
     let effects = effects::apply(deps, &config, before, after, units, source).await?;
     let mod_types = effects.mod_type_ids();
     let (tracker, message) = change_tracker::outbox_record(deps, &tenant, &after.order_id);
-    let (published, sent) = effects.into_outbox(deps, &tenant);
+    let (published, sent) = effects.into_writes(deps, &tenant);
     Ok(Recorded {
         writes: std::iter::once(tracker).chain(published).collect(),
         messages: std::iter::once(message).chain(sent).collect(),

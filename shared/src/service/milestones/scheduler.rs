@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::deps::Deps;
 use crate::domain::ids::{OrderId, TenantId, UserId};
-use crate::domain::job::{JobExecParam, JobExecution, JobStatus, JobType, MilestonePass};
+use crate::domain::job::{JobExecParam, JobExecution, MilestonePass};
 use crate::domain::lifecycle::config::{Milestone, OrderTypeConfig};
 use crate::domain::lifecycle::milestones::{self, reached};
 use crate::domain::order::Order;
@@ -28,8 +28,7 @@ use crate::ports::{Condition, Index, Query, QueueName, SkRange, StoreError, Writ
 use crate::service::lifecycle::{config, release};
 use crate::service::{jobs, orders, outbox};
 
-/// The JobScheduleId of the milestone scheduler's runs (and of `jobExecution/trigger`).
-pub const JOB_SCHEDULE_ID: &str = "milestoneScheduler";
+pub use crate::domain::job::{MILESTONE_SCHEDULE_ID as JOB_SCHEDULE_ID, Started};
 /// The user the scheduler's changes are recorded under.
 pub const SCHEDULER_USER: &str = "milestone-scheduler";
 /// Attempts of one check that races other changes of its order.
@@ -226,17 +225,9 @@ pub async fn run_pass(deps: &Deps, tenant: &TenantId, limits: Limits) -> OmsResu
     Ok(pass)
 }
 
-/// How a pass was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Started {
-    /// By the schedule: a pass that found nothing due is not recorded (one a minute per tenant
-    /// would bury every other job execution).
-    Scheduled,
-    /// By `jobExecution/trigger`: always recorded.
-    Trigger,
-}
-
-/// Runs a pass for `tenant` and records it as a job execution (`milestoneSchedulerJob`).
+/// Runs a pass for `tenant` and records it as a job execution (`milestoneSchedulerJob`). A
+/// scheduled pass that found nothing due is not recorded (one a minute per tenant would bury
+/// every other job execution); a triggered one always is.
 pub async fn run_and_record(
     deps: &Deps,
     tenant: &TenantId,
@@ -250,20 +241,8 @@ pub async fn run_and_record(
         return Ok(None);
     }
     let params = vec![JobExecParam { input_key: "Limit".into(), input_value: limits.max_orders.to_string() }];
-    let mut job = JobExecution::start(JobType::MilestoneScheduler, JOB_SCHEDULE_ID.into(), tenant, user, start, params);
-    if started == Started::Scheduled {
-        job.unique_job_id = job.unique_job_id.replace("::ADHOC", "::SCHEDULED");
-    }
-    let end = deps.clock.now();
-    job.run_id = Some(format!("{JOB_SCHEDULE_ID}-{}", deps.ids.new_id()));
-    job.status = if pass.failed > 0 && pass.orders_checked == 0 { JobStatus::Failed } else { JobStatus::Completed };
-    job.completion_time = Some(end);
-    job.updated_timestamp = end;
-    job.planning_done = true;
-    job.total_msg_count = pass.orders_checked + pass.failed;
-    job.success_msg_count = pass.orders_checked;
-    job.failure_msg_count = pass.failed;
-    job.milestone_pass = Some(pass);
+    let run_id = format!("{JOB_SCHEDULE_ID}-{}", deps.ids.new_id());
+    let job = JobExecution::milestone_pass(tenant, user, started, run_id, start, deps.clock.now(), params, pass);
     deps.store.put(jobs::job_item(tenant, &job)?, Some(Condition::NotExists)).await?;
     tracing::info!(tenant = %tenant, ?pass, "milestone scheduler pass");
     Ok(Some(job))
