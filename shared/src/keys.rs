@@ -101,24 +101,32 @@ fn outbox_index() -> ShardSet {
     ShardSet::new("OUTBOX", shards().outbox_index)
 }
 
-/// GSI1 partition (`OUTBOX#07`) that lists the outbox record `id` among undelivered messages of
-/// every tenant: one of [`KeyShards::outbox_index`], by the id's hash.
+/// GSI3 partition (`OUTBOX#07`) that lists the outbox record `id` among undelivered messages of
+/// every tenant: one of [`KeyShards::outbox_index`], by the id's hash. GSI3 copies keys only, so
+/// an entry costs one write unit however large the message it lists.
 pub fn outbox_index_partition(id: &str) -> String {
     outbox_index().of(id)
 }
 
-/// Every GSI1 partition of the outbox index, which the relay reads: the shards, and the one
-/// partition every tenant's records shared before the index was sharded.
+/// Every GSI3 partition of the outbox index, which the relay reads.
 pub fn outbox_index_partitions() -> impl Iterator<Item = String> {
+    outbox_index().all()
+}
+
+/// The GSI1 partitions that listed outbox records before the index moved to GSI3 (GSI1 copies
+/// whole items, so each entry cost as much as its message): the one partition every tenant's
+/// records once shared, and its shards. The relay still reads them, so a record an older
+/// version wrote and never sent is sent after an upgrade.
+pub fn legacy_outbox_index_partitions() -> impl Iterator<Item = String> {
     std::iter::once("OUTBOX".to_owned()).chain(outbox_index().all())
 }
 
-/// GSI1 sort key of an outbox record: oldest first, so the relay can stop at a cutoff time.
+/// Index sort key of an outbox record: oldest first, so the relay can stop at a cutoff time.
 pub fn outbox_index_sort(written: DateTime<Utc>, id: &str) -> String {
     format!("{}#{id}", timestamp(written))
 }
 
-/// The GSI1 sort key bound that selects outbox records written at or before `cutoff`.
+/// The index sort key bound that selects outbox records written at or before `cutoff`.
 pub fn outbox_index_cutoff(cutoff: DateTime<Utc>) -> String {
     timestamp(cutoff)
 }
@@ -455,7 +463,7 @@ pub fn log_level(t: &TenantId, logger: &str) -> Key {
 /// but never lowered: records in the shards above the new count would no longer be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyShards {
-    /// GSI1 partitions listing undelivered outbox records, shared by every tenant: each order
+    /// GSI3 partitions listing undelivered outbox records, shared by every tenant: each order
     /// change writes its record's entry and deletes it (`OMS_SHARDS_OUTBOX_INDEX`).
     pub outbox_index: u32,
     /// Base partitions of one tenant's change-tracker records (`OMS_SHARDS_CHANGE_TRACKER`).

@@ -37,6 +37,8 @@ impl Key {
 /// The secondary indexes of the table. Their key attribute names are fixed here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Index {
+    /// Whole items: where earlier versions listed outbox records and allocations. Nothing writes
+    /// it now; readers still look there, so an upgrade needs no migration.
     Gsi1,
     Gsi2,
     /// Listings (every stock row, every allocation of a tenant): keys only, under keys that an

@@ -77,7 +77,10 @@ on_both_backends! {
         let old_key = Key::new("T#demo#OUTBOX", id.clone());
         item.insert("PK".into(), old_key.pk.clone().into());
         item.insert("SK".into(), old_key.sk.clone().into());
+        let sort = item.remove(Index::Gsi3.sk_attr()).unwrap();
+        item.remove(Index::Gsi3.pk_attr());
         item.insert(Index::Gsi1.pk_attr().into(), "OUTBOX".into());
+        item.insert(Index::Gsi1.sk_attr().into(), sort);
         app.deps.store.put(item, None).await.unwrap();
         assert_eq!(outbox::pending(&app.deps).await.unwrap(), 1);
 
@@ -87,6 +90,27 @@ on_both_backends! {
         assert_eq!(app.deps.store.get(&old_key).await.unwrap(), None);
         let received = app.deps.queue.receive(QueueName::ChangeTracker, 10, Duration::from_secs(30)).await.unwrap();
         assert_eq!(received.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{\"old\":true}"]);
+    }
+
+    when_an_outbox_record_is_listed_in_a_gsi1_shard_as_before_the_relay_should_deliver_and_delete_it => |app| {
+        let written = Utc::now() - TimeDelta::seconds(5);
+        let (write, message) = outbox::record(&app.deps, &tenant(), QueueName::ChangeTracker, "{\"gsi1\":true}".into(), written);
+        let oms_core::ports::WriteOp::Put { mut item, .. } = write else { unreachable!() };
+        // As the previous design listed it: in GSI1 (whole items), in one of the same shards.
+        let pk = item.remove(Index::Gsi3.pk_attr()).unwrap();
+        let sk = item.remove(Index::Gsi3.sk_attr()).unwrap();
+        item.insert(Index::Gsi1.pk_attr().into(), pk);
+        item.insert(Index::Gsi1.sk_attr().into(), sk);
+        app.deps.store.put(item, None).await.unwrap();
+        assert_eq!(outbox::pending(&app.deps).await.unwrap(), 1);
+
+        let report = outbox::relay_pending(&app.deps, Duration::ZERO, 100).await.unwrap();
+
+        assert_eq!(report, RelayReport { delivered: 1, failed: 0, dead_lettered: 0 });
+        assert_eq!(app.deps.store.get(&message.key).await.unwrap(), None);
+        assert_eq!(outbox::pending(&app.deps).await.unwrap(), 0);
+        let received = app.deps.queue.receive(QueueName::ChangeTracker, 10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(received.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{\"gsi1\":true}"]);
     }
 
     when_an_allocation_is_still_listed_where_the_previous_design_listed_it_query_should_find_it => |app| {

@@ -25,7 +25,7 @@ use oms_core::domain::location::UpsertLocationRequest;
 use oms_core::domain::order::SaveOrderRequest;
 use oms_core::error::OmsError;
 use oms_core::jobs::{batch, dispatch};
-use oms_core::ports::{Clock, QueueName};
+use oms_core::ports::{Clock, IdSource, QueueName};
 use oms_core::service::lifecycle::{self, cancel::CancelOrderRequest};
 use oms_core::service::stock::ShardCountRequest;
 use oms_core::service::{allocation, inventory, mass_allocate, orders};
@@ -54,6 +54,28 @@ impl SimClock {
 impl Clock for SimClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Ids as the services make them (ULIDs: the time in milliseconds, then 80 random bits), from the
+/// simulated clock and a seeded generator, so a run with the same seed hashes the same ids to
+/// the same shards: the heat of sharded keys is then the same on every run.
+pub struct SeededIds {
+    clock: Arc<SimClock>,
+    rng: Mutex<StdRng>,
+}
+
+impl SeededIds {
+    pub fn new(clock: Arc<SimClock>, seed: u64) -> Self {
+        Self { clock, rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+    }
+}
+
+impl IdSource for SeededIds {
+    fn new_id(&self) -> String {
+        let random: u128 = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).random();
+        let millis = u64::try_from(self.clock.now().timestamp_millis()).unwrap_or_default();
+        ulid::Ulid::from_parts(millis, random).to_string()
     }
 }
 
@@ -686,7 +708,8 @@ pub async fn run(config: &WorkloadConfig) -> anyhow::Result<RunOutcome> {
     let clock = Arc::new(SimClock::new(start - TimeDelta::hours(1)));
     let base = Deps::embedded(SqliteDb::in_memory()?)?;
     let recorder = Arc::new(HeatRecorder::new(base.store.clone(), clock.clone(), config.heat));
-    let deps = Deps { store: recorder.clone(), clock: clock.clone(), ..base };
+    let ids = Arc::new(SeededIds::new(clock.clone(), config.seed));
+    let deps = Deps { store: recorder.clone(), clock: clock.clone(), ids, ..base };
     let caller = Caller {
         tenant: TenantId::parse(TENANT)?,
         user: UserId::parse("heat-driver")?,

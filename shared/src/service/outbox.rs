@@ -3,7 +3,8 @@
 //! So a crash between commit and send loses nothing; consumers are idempotent, so a repeat
 //! send is harmless.
 //!
-//! Each record is a partition of its own; undelivered records are listed in GSI1 across
+//! Each record is a partition of its own; undelivered records are listed in GSI3 (keys only, so
+//! an entry costs one write unit whatever the message's size) across
 //! [`keys::KeyShards::outbox_index`] partitions, so no one partition takes every change's
 //! writes. A record the relay cannot read is moved out of the index to a dead-letter key, where
 //! it waits for a person instead of failing every run.
@@ -17,7 +18,9 @@ use serde_json::{Value, json};
 use crate::deps::Deps;
 use crate::domain::ids::TenantId;
 use crate::keys;
-use crate::ports::{Condition, Index, Item, Key, OutgoingMessage, Query, QueueName, SkRange, StoreError, WriteOp};
+use crate::ports::{
+    Condition, Index, Item, Key, OutgoingMessage, Projection, Query, QueueName, SkRange, StoreError, WriteOp,
+};
 use crate::store::{self, entity};
 
 /// Attributes of an outbox record besides its key and index entry.
@@ -44,7 +47,7 @@ pub fn record(
 ) -> (WriteOp, OutboxMessage) {
     let id = deps.ids.new_id();
     let key = keys::outbox(tenant, &id);
-    let index = entity::index_entry(Index::Gsi1, keys::outbox_index_partition(&id), keys::outbox_index_sort(now, &id));
+    let index = entity::index_entry(Index::Gsi3, keys::outbox_index_partition(&id), keys::outbox_index_sort(now, &id));
     let mut item = entity::item_at(&key, &index);
     item.insert(QUEUE.into(), queue.as_str().into());
     item.insert(BODY.into(), body.clone().into());
@@ -99,46 +102,90 @@ impl RelayReport {
     }
 }
 
+/// Where undelivered records are listed: GSI3 (keys only) since records are written there, and
+/// GSI1 (whole items), where older versions listed them.
+fn listings() -> impl Iterator<Item = (Index, String)> {
+    keys::outbox_index_partitions()
+        .map(|p| (Index::Gsi3, p))
+        .chain(keys::legacy_outbox_index_partitions().map(|p| (Index::Gsi1, p)))
+}
+
+/// Records read at once after a keys-only page of the index.
+const READS_IN_FLIGHT: usize = 32;
+
+/// The records a page of the index lists: the page itself on an index that copies whole items;
+/// read by key on a keys-only one (a record delivered since it was listed is gone: skipped).
+async fn records(deps: &Deps, index: Index, listed: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    if index.projection() == Projection::All {
+        return Ok(listed);
+    }
+    let keys: Vec<Key> = listed.iter().filter_map(Key::of).collect();
+    let reads = futures::stream::iter(keys).map(|key| async move { deps.store.get(&key).await });
+    let read: Vec<Result<Option<Item>, StoreError>> = reads.buffered(READS_IN_FLIGHT).collect().await;
+    read.into_iter().filter_map(Result::transpose).collect()
+}
+
+/// Index partitions read at once for their first page: nearly all are empty, so the relay
+/// finds the few that are not without hundreds of round trips one after another.
+const PARTITIONS_IN_FLIGHT: usize = 32;
+
 /// Delivers outbox messages older than `grace` (younger ones are being sent by their request),
 /// at most about `max` of them, reading every shard of the outbox index.
 pub async fn relay_pending(deps: &Deps, grace: Duration, max: usize) -> anyhow::Result<RelayReport> {
     let now = deps.clock.now();
-    let cutoff = now - chrono::Duration::from_std(grace)?;
+    let bound = keys::outbox_index_cutoff(now - chrono::Duration::from_std(grace)?);
+    let page_query = |index: Index, partition: &str, cursor: Option<String>| {
+        Query::partition(partition.to_owned()).on(index).sk(SkRange::Le(bound.clone())).limit(50).cursor(cursor)
+    };
+    let first_pages: Vec<_> = futures::stream::iter(listings())
+        .map(|(index, partition)| {
+            let query = page_query(index, &partition, None);
+            async move { (index, partition, deps.store.query(query).await) }
+        })
+        .buffer_unordered(PARTITIONS_IN_FLIGHT)
+        .collect()
+        .await;
     let mut report = RelayReport::default();
-    for partition in keys::outbox_index_partitions() {
-        let mut cursor = None;
-        while report.handled() < max {
-            let query = Query::partition(partition.clone())
-                .on(Index::Gsi1)
-                .sk(SkRange::Le(keys::outbox_index_cutoff(cutoff)))
-                .limit(50)
-                .cursor(cursor.take());
-            let page = deps.store.query(query).await?;
-            let mut messages = Vec::new();
-            for item in &page.items {
-                match parse(item) {
-                    Ok(message) => messages.push(message),
-                    Err(reason) => match dead_letter(deps, item, &reason, now).await {
-                        Ok(true) => report.dead_lettered += 1,
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::error!(error = %e, item = ?Key::of(item), %reason, "unreadable outbox record not moved");
-                            report.failed += 1;
-                        }
-                    },
-                }
-            }
-            let count = messages.len();
-            let delivered = deliver(deps, messages).await;
-            report.delivered += delivered;
-            report.failed += count - delivered;
-            match page.cursor {
-                Some(next) if !page.items.is_empty() => cursor = Some(next),
-                _ => break,
+    for (index, partition, page) in first_pages {
+        let mut page = page?;
+        while report.handled() < max && !page.items.is_empty() {
+            relay_page(deps, index, std::mem::take(&mut page.items), now, &mut report).await?;
+            match page.cursor.take() {
+                Some(next) => page = deps.store.query(page_query(index, &partition, Some(next))).await?,
+                None => break,
             }
         }
     }
     Ok(report)
+}
+
+/// Sends what one page of the index lists, and moves what cannot be read to its dead-letter key.
+async fn relay_page(
+    deps: &Deps,
+    index: Index,
+    listed: Vec<Item>,
+    now: DateTime<Utc>,
+    report: &mut RelayReport,
+) -> Result<(), StoreError> {
+    let mut messages = Vec::new();
+    for item in &records(deps, index, listed).await? {
+        match parse(item) {
+            Ok(message) => messages.push(message),
+            Err(reason) => match dead_letter(deps, item, &reason, now).await {
+                Ok(true) => report.dead_lettered += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, item = ?Key::of(item), %reason, "unreadable outbox record not moved");
+                    report.failed += 1;
+                }
+            },
+        }
+    }
+    let count = messages.len();
+    let delivered = deliver(deps, messages).await;
+    report.delivered += delivered;
+    report.failed += count - delivered;
+    Ok(())
 }
 
 /// The message an outbox record carries, or why it cannot be sent.
@@ -176,11 +223,8 @@ async fn dead_letter(deps: &Deps, item: &Item, reason: &str, now: DateTime<Utc>)
 
 /// Outbox messages not yet delivered, in every shard (for tests and the local server).
 pub async fn pending(deps: &Deps) -> anyhow::Result<usize> {
-    let mut count = 0;
-    for partition in keys::outbox_index_partitions() {
-        count += store::query_all(deps.store.as_ref(), Query::partition(partition).on(Index::Gsi1)).await?.len();
-    }
-    Ok(count)
+    let listings = listings().map(|(index, partition)| Query::partition(partition).on(index));
+    Ok(store::query_every(deps.store.as_ref(), listings).await?.len())
 }
 
 /// Standard JSON used in message bodies.
