@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use common::sample_order;
 use oms_core::domain::allocation::AllocationId;
 use oms_core::domain::ids::{OrderId, TenantId};
@@ -20,12 +20,14 @@ fn tenant() -> TenantId {
     TenantId::parse("demo").unwrap()
 }
 
-fn change(order: &str, seconds_ago: i64) -> ChangeTrackerMessage {
+/// A change of `order` made `seconds_ago` before `now` (one instant per test, so that a slow
+/// backend does not move the boundaries it checks).
+fn change(order: &str, now: DateTime<Utc>, seconds_ago: i64) -> ChangeTrackerMessage {
     ChangeTrackerMessage {
         tenant: tenant(),
         order_id: OrderId::parse(order).unwrap(),
         change_id: format!("C-{order}-{seconds_ago}"),
-        time: Utc::now() - TimeDelta::seconds(seconds_ago),
+        time: now - TimeDelta::seconds(seconds_ago),
     }
 }
 
@@ -36,33 +38,35 @@ fn order_ids(records: &[Item]) -> Vec<&str> {
 on_both_backends! {
     when_changes_of_many_orders_land_in_different_shards_list_should_merge_them_oldest_first_up_to_the_limit => |app| {
         // 40 orders, each changed once, the first oldest: their orders hash to many shards.
+        let now = Utc::now();
         for n in 0..40 {
-            change_tracker::record_change(&app.deps, &change(&format!("O-{n:02}"), 100 - n)).await.unwrap();
+            change_tracker::record_change(&app.deps, &change(&format!("O-{n:02}"), now, 100 - n)).await.unwrap();
         }
         let shards: std::collections::BTreeSet<String> =
-            (0..40).map(|n| keys::change_tracker(&tenant(), Utc::now(), &OrderId::parse(&format!("O-{n:02}")).unwrap(), "x").pk).collect();
+            (0..40).map(|n| keys::change_tracker(&tenant(), now, &OrderId::parse(&format!("O-{n:02}")).unwrap(), "x").pk).collect();
         assert!(shards.len() > 10, "40 orders should spread over many shards: {shards:?}");
 
-        let first = change_tracker::list(&app.deps, &tenant(), Utc::now(), 15).await.unwrap();
+        let first = change_tracker::list(&app.deps, &tenant(), now, 15).await.unwrap();
 
         let expected: Vec<String> = (0..15).map(|n| format!("O-{n:02}")).collect();
         assert_eq!(order_ids(&first), expected);
-        let until = Utc::now() - TimeDelta::seconds(70);
+        let until = now - TimeDelta::seconds(70);
         assert_eq!(change_tracker::list(&app.deps, &tenant(), until, 100).await.unwrap().len(), 31, "changes up to 70 s ago");
     }
 
     when_a_tracker_record_sits_in_the_tenants_single_partition_of_before_list_should_still_return_it => |app| {
-        change_tracker::record_change(&app.deps, &change("O-NEW", 5)).await.unwrap();
+        let now = Utc::now();
+        change_tracker::record_change(&app.deps, &change("O-NEW", now, 5)).await.unwrap();
         let legacy = keys::change_tracker_partitions(&tenant()).next().unwrap();
         assert_eq!(legacy, "T#demo#OCT");
-        let old = change("O-OLD", 50);
+        let old = change("O-OLD", now, 50);
         let mut item = Item::new();
         item.insert("PK".into(), legacy.into());
         item.insert("SK".into(), format!("{}#O-OLD#{}", keys::timestamp(old.time), old.change_id).into());
         item.insert("OrderId".into(), "O-OLD".into());
         app.deps.store.put(item, None).await.unwrap();
 
-        let records = change_tracker::list(&app.deps, &tenant(), Utc::now(), 10).await.unwrap();
+        let records = change_tracker::list(&app.deps, &tenant(), now, 10).await.unwrap();
 
         assert_eq!(order_ids(&records), ["O-OLD", "O-NEW"]);
     }
