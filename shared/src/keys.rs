@@ -118,7 +118,7 @@ pub fn outbox_index_partitions() -> impl Iterator<Item = String> {
 /// records once shared, and its shards. The relay still reads them, so a record an older
 /// version wrote and never sent is sent after an upgrade.
 pub fn legacy_outbox_index_partitions() -> impl Iterator<Item = String> {
-    std::iter::once("OUTBOX".to_owned()).chain(outbox_index().all())
+    std::iter::once("OUTBOX".to_owned()).chain(outbox_index_partitions())
 }
 
 /// Index sort key of an outbox record: oldest first, so the relay can stop at a cutoff time.

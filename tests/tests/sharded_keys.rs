@@ -11,9 +11,9 @@ use common::sample_order;
 use oms_core::domain::allocation::AllocationId;
 use oms_core::domain::ids::{OrderId, TenantId};
 use oms_core::keys;
-use oms_core::ports::{Index, Item, Key, QueueName};
+use oms_core::ports::{Index, Item, Key, QueueName, WriteOp};
 use oms_core::service::change_tracker::{self, ChangeTrackerMessage};
-use oms_core::service::outbox::{self, RelayReport};
+use oms_core::service::outbox::{self, OutboxMessage, RelayReport};
 use serde_json::json;
 
 fn tenant() -> TenantId {
@@ -33,6 +33,26 @@ fn change(order: &str, now: DateTime<Utc>, seconds_ago: i64) -> ChangeTrackerMes
 
 fn order_ids(records: &[Item]) -> Vec<&str> {
     records.iter().map(|r| r["OrderId"].as_str().unwrap_or_default()).collect()
+}
+
+/// A change-tracker outbox record with `body`, written 5 s ago, listed in GSI1 (whole items)
+/// under its GSI3 shard and sort key, as versions before the keys-only listing wrote it.
+fn listed_in_gsi1(app: &common::TestApp, body: &str) -> (Item, OutboxMessage) {
+    let written = Utc::now() - TimeDelta::seconds(5);
+    let (write, message) = outbox::record(&app.deps, &tenant(), QueueName::ChangeTracker, body.into(), written);
+    let WriteOp::Put { mut item, .. } = write else { unreachable!() };
+    let pk = item.remove(Index::Gsi3.pk_attr()).unwrap();
+    let sk = item.remove(Index::Gsi3.sk_attr()).unwrap();
+    item.insert(Index::Gsi1.pk_attr().into(), pk);
+    item.insert(Index::Gsi1.sk_attr().into(), sk);
+    (item, message)
+}
+
+/// Runs the relay once, then reads what reached the change-tracker queue.
+async fn relay_and_receive(app: &common::TestApp) -> (RelayReport, Vec<String>) {
+    let report = outbox::relay_pending(&app.deps, Duration::ZERO, 100).await.unwrap();
+    let received = app.deps.queue.receive(QueueName::ChangeTracker, 10, Duration::from_secs(30)).await.unwrap();
+    (report, received.into_iter().map(|m| m.body).collect())
 }
 
 on_both_backends! {
@@ -72,49 +92,36 @@ on_both_backends! {
     }
 
     when_an_outbox_record_sits_in_the_tenants_single_partition_of_before_the_relay_should_deliver_and_delete_it => |app| {
-        let written = Utc::now() - TimeDelta::seconds(5);
-        let (write, message) = outbox::record(&app.deps, &tenant(), QueueName::ChangeTracker, "{\"old\":true}".into(), written);
-        let oms_core::ports::WriteOp::Put { mut item, .. } = write else { unreachable!() };
+        let (mut item, message) = listed_in_gsi1(&app, "{\"old\":true}");
         // As the previous design wrote it: one partition per tenant, the id as sort key, in the
         // outbox index's one partition.
         let id = keys::outbox_id(&message.key).to_owned();
         let old_key = Key::new("T#demo#OUTBOX", id.clone());
         item.insert("PK".into(), old_key.pk.clone().into());
         item.insert("SK".into(), old_key.sk.clone().into());
-        let sort = item.remove(Index::Gsi3.sk_attr()).unwrap();
-        item.remove(Index::Gsi3.pk_attr());
         item.insert(Index::Gsi1.pk_attr().into(), "OUTBOX".into());
-        item.insert(Index::Gsi1.sk_attr().into(), sort);
         app.deps.store.put(item, None).await.unwrap();
         assert_eq!(outbox::pending(&app.deps).await.unwrap(), 1);
 
-        let report = outbox::relay_pending(&app.deps, Duration::ZERO, 100).await.unwrap();
+        let (report, received) = relay_and_receive(&app).await;
 
         assert_eq!(report, RelayReport { delivered: 1, failed: 0, dead_lettered: 0 });
         assert_eq!(app.deps.store.get(&old_key).await.unwrap(), None);
-        let received = app.deps.queue.receive(QueueName::ChangeTracker, 10, Duration::from_secs(30)).await.unwrap();
-        assert_eq!(received.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{\"old\":true}"]);
+        assert_eq!(received, ["{\"old\":true}"]);
     }
 
     when_an_outbox_record_is_listed_in_a_gsi1_shard_as_before_the_relay_should_deliver_and_delete_it => |app| {
-        let written = Utc::now() - TimeDelta::seconds(5);
-        let (write, message) = outbox::record(&app.deps, &tenant(), QueueName::ChangeTracker, "{\"gsi1\":true}".into(), written);
-        let oms_core::ports::WriteOp::Put { mut item, .. } = write else { unreachable!() };
         // As the previous design listed it: in GSI1 (whole items), in one of the same shards.
-        let pk = item.remove(Index::Gsi3.pk_attr()).unwrap();
-        let sk = item.remove(Index::Gsi3.sk_attr()).unwrap();
-        item.insert(Index::Gsi1.pk_attr().into(), pk);
-        item.insert(Index::Gsi1.sk_attr().into(), sk);
+        let (item, message) = listed_in_gsi1(&app, "{\"gsi1\":true}");
         app.deps.store.put(item, None).await.unwrap();
         assert_eq!(outbox::pending(&app.deps).await.unwrap(), 1);
 
-        let report = outbox::relay_pending(&app.deps, Duration::ZERO, 100).await.unwrap();
+        let (report, received) = relay_and_receive(&app).await;
 
         assert_eq!(report, RelayReport { delivered: 1, failed: 0, dead_lettered: 0 });
         assert_eq!(app.deps.store.get(&message.key).await.unwrap(), None);
         assert_eq!(outbox::pending(&app.deps).await.unwrap(), 0);
-        let received = app.deps.queue.receive(QueueName::ChangeTracker, 10, Duration::from_secs(30)).await.unwrap();
-        assert_eq!(received.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["{\"gsi1\":true}"]);
+        assert_eq!(received, ["{\"gsi1\":true}"]);
     }
 
     when_an_allocation_is_still_listed_where_the_previous_design_listed_it_query_should_find_it => |app| {

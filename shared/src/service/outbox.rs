@@ -110,9 +110,6 @@ fn listings() -> impl Iterator<Item = (Index, String)> {
         .chain(keys::legacy_outbox_index_partitions().map(|p| (Index::Gsi1, p)))
 }
 
-/// Records read at once after a keys-only page of the index.
-const READS_IN_FLIGHT: usize = 32;
-
 /// The records a page of the index lists: the page itself on an index that copies whole items;
 /// read by key on a keys-only one (a record delivered since it was listed is gone: skipped).
 async fn records(deps: &Deps, index: Index, listed: Vec<Item>) -> Result<Vec<Item>, StoreError> {
@@ -120,9 +117,7 @@ async fn records(deps: &Deps, index: Index, listed: Vec<Item>) -> Result<Vec<Ite
         return Ok(listed);
     }
     let keys: Vec<Key> = listed.iter().filter_map(Key::of).collect();
-    let reads = futures::stream::iter(keys).map(|key| async move { deps.store.get(&key).await });
-    let read: Vec<Result<Option<Item>, StoreError>> = reads.buffered(READS_IN_FLIGHT).collect().await;
-    read.into_iter().filter_map(Result::transpose).collect()
+    deps.store.batch_get(&keys).await
 }
 
 /// Index partitions read at once for their first page: nearly all are empty, so the relay
